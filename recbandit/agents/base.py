@@ -1,0 +1,125 @@
+"""The Agent protocol: batched ``act`` / ``update`` with propensities, and shared helpers.
+
+Observations are dicts of batched arrays (B users, K candidates):
+
+- ``user``: float32[B, d_u], each user's context;
+- ``items``: float32[B, K, d_i], each candidate's context;
+- ``item_ids``: int64[B, K], catalogue ids of the candidates (for per-item agents).
+
+Agents know nothing of how rewards are made and never import an env.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from recbandit._validation import check_seed
+
+Obs = Mapping[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an agent chose for a batch.
+
+    Attributes:
+        actions: int64[B], candidate positions in ``[0, K)``.
+        propensities: float64[B], probability with which the agent's policy picked each
+            action given everything it knew (1.0 for a deterministic choice).
+    """
+
+    actions: np.ndarray
+    propensities: np.ndarray
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Base of every agent's hyper-parameters (frozen, validated in ``__post_init__``)."""
+
+
+class Agent(ABC):
+    """Base class of all agents.
+
+    Subclasses declare ``name`` (the registry key), a frozen ``Config`` dataclass of
+    hyper-parameters and implement ``_reset``, ``act`` and ``update``. All randomness
+    comes from ``self.rng``, re-seeded by ``reset(seed)``.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[AgentConfig]] = AgentConfig
+
+    def __init__(self, seed: int | None = None, **params: Any) -> None:
+        allowed = [f.name for f in dataclasses.fields(self.Config)]
+        unknown = sorted(set(params) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"unknown parameter(s) {unknown} for agent {self.name!r}; allowed: {', '.join(allowed) or 'none'}"
+            )
+        self.config = self.Config(**params)
+        self.reset(seed)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters as a flat dict (they become columns of the results table)."""
+        return dataclasses.asdict(self.config)
+
+    def reset(self, seed: int | None = None) -> None:
+        """Forget everything learned and re-seed the generator."""
+        if seed is not None:
+            check_seed("seed", seed)
+        self.rng = np.random.default_rng(seed)
+        self._reset()
+
+    @abstractmethod
+    def _reset(self) -> None:
+        """Clear learned state."""
+
+    @abstractmethod
+    def act(self, obs: Obs) -> Decision:
+        """Choose one candidate per user of the batch ``obs``."""
+
+    @abstractmethod
+    def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """Learn from the rewards float64[B] of ``actions`` int64[B] taken on ``obs``."""
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
+        return f"{type(self).__name__}({args})"
+
+
+def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise argmax with ties broken uniformly at random.
+
+    Args:
+        scores: float64[B, K] (may hold +inf).
+        rng: generator for the tie-break.
+
+    Returns:
+        actions int64[B] and ties bool[B, K] (the maximisers of each row).
+    """
+    ties = scores == scores.max(axis=1, keepdims=True)
+    keys = rng.random(scores.shape)
+    keys[~ties] = -1.0
+    return keys.argmax(axis=1), ties
+
+
+def check_rewards(actions: np.ndarray, rewards: np.ndarray, batch: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``update``'s arguments; return int64 actions and float64 rewards."""
+    actions = np.asarray(actions)
+    rewards = np.asarray(rewards, dtype=np.float64)
+    if actions.shape != (batch,) or rewards.shape != (batch,):
+        raise ValueError(
+            f"actions and rewards must have shape ({batch},) to match the observation batch, "
+            f"got {actions.shape} and {rewards.shape}"
+        )
+    if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() >= k:
+        raise ValueError(f"actions must be integers in [0, {k})")
+    if not np.isfinite(rewards).all():
+        raise ValueError("rewards contain NaN or infinite values")
+    return actions.astype(np.int64, copy=False), rewards

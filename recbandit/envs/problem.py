@@ -1,0 +1,199 @@
+"""The vectorised core shared by the single and the batched bandit env.
+
+A ``BanditProblem`` holds everything that does not change during a run (the user model,
+user and item context vectors, item arrival times, K) and draws B users and their
+candidates at once with numpy. ``BanditEnv`` is this core with B = 1, so the batched env
+with B = 1 reproduces the single env's trajectory draw for draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from gymnasium import spaces
+
+from recbandit._validation import check_int
+from recbandit.envs.user_models import UserModel
+
+_REJECTION_MIN_RATIO = 4  # below n_avail / K of this, sample by argpartition instead
+
+
+@dataclass
+class BanditProblem:
+    """Ground truth, contexts and candidate schedule of a recommendation bandit.
+
+    Args:
+        user_model: expected reward of any (user, item) pair.
+        user_contexts: float32[n_users, d_u], what an agent sees of each user.
+        item_contexts: float32[n_items, d_i], what an agent sees of each item.
+        k: number of candidates offered to each user (>= 2).
+        item_arrival: int64[n_items], first decision index at which the item can be offered
+            (0 for the initial catalogue); ``None`` means all items are there from the start.
+        cold_window: an item that arrived after decision 0 is flagged cold for this many
+            decisions after its arrival.
+        user_weights: float64[n_users] arrival probabilities of users; ``None`` = uniform.
+        name: short description recorded in results.
+    """
+
+    user_model: UserModel
+    user_contexts: np.ndarray
+    item_contexts: np.ndarray
+    k: int
+    item_arrival: np.ndarray | None = None
+    cold_window: int = 1000
+    user_weights: np.ndarray | None = None
+    name: str = "bandit"
+    _order: np.ndarray = field(init=False, repr=False)
+    _sorted_arrival: np.ndarray = field(init=False, repr=False)
+    _user_cdf: np.ndarray | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.k = check_int("k", self.k, min_value=2)
+        self.cold_window = check_int("cold_window", self.cold_window, min_value=0)
+        self.user_contexts = _as_contexts("user_contexts", self.user_contexts, self.user_model.n_users)
+        self.item_contexts = _as_contexts("item_contexts", self.item_contexts, self.user_model.n_items)
+        n_items = self.user_model.n_items
+        arrival = np.zeros(n_items, np.int64) if self.item_arrival is None else np.asarray(self.item_arrival)
+        if arrival.shape != (n_items,) or not np.issubdtype(arrival.dtype, np.integer) or (arrival < 0).any():
+            raise ValueError(f"item_arrival must be {n_items} non-negative integers, got shape {arrival.shape}")
+        self.item_arrival = arrival.astype(np.int64)
+        self._order = np.argsort(self.item_arrival, kind="stable")
+        self._sorted_arrival = self.item_arrival[self._order]
+        n0 = self.n_available(0)
+        if self.k > n0:
+            raise ValueError(
+                f"k must be at most the number of items available at the first decision ({n0}), got {self.k}"
+            )
+        if self.user_weights is None:
+            self._user_cdf = None
+        else:
+            w = np.asarray(self.user_weights, dtype=np.float64)
+            if w.shape != (self.user_model.n_users,) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+                raise ValueError("user_weights must be n_users non-negative finite numbers with a positive sum")
+            self._user_cdf = np.cumsum(w / w.sum())
+
+    @property
+    def user_dim(self) -> int:
+        """Dimension ``d_u`` of user contexts."""
+        return int(self.user_contexts.shape[1])
+
+    @property
+    def item_dim(self) -> int:
+        """Dimension ``d_i`` of item contexts."""
+        return int(self.item_contexts.shape[1])
+
+    @property
+    def n_items(self) -> int:
+        """Number of items in the catalogue (over the whole schedule)."""
+        return int(self.user_model.n_items)
+
+    def n_available(self, t: int) -> int:
+        """Number of items available at decision ``t``."""
+        return int(np.searchsorted(self._sorted_arrival, t, side="right"))
+
+    def observation_space(self, batch: int | None) -> spaces.Dict:
+        """Dict space of one observation; leading dimension ``batch`` unless ``None``."""
+        lead = () if batch is None else (batch,)
+        # Contexts are fixed arrays, so their exact range bounds the Box.
+        u, v = self.user_contexts, self.item_contexts
+        return spaces.Dict(
+            {
+                "user": spaces.Box(u.min(), u.max(), shape=(*lead, self.user_dim), dtype=np.float32),
+                "items": spaces.Box(v.min(), v.max(), shape=(*lead, self.k, self.item_dim), dtype=np.float32),
+                "item_ids": spaces.Box(0, self.n_items - 1, shape=(*lead, self.k), dtype=np.int64),
+            }
+        )
+
+    def draw(self, rng: np.random.Generator, t: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw ``batch`` arriving users and K distinct available candidates for each.
+
+        Returns:
+            users int64[B] and candidates int64[B, K] (item indices).
+        """
+        if self._user_cdf is None:
+            users = rng.integers(self.user_model.n_users, size=batch)
+        else:
+            users = np.searchsorted(self._user_cdf, rng.random(batch), side="right")
+            users = np.minimum(users, self.user_model.n_users - 1)
+        n_avail = self.n_available(t)
+        slots = _sample_distinct(rng, n_avail, self.k, batch)
+        return users.astype(np.int64), self._order[slots]
+
+    def observe(self, users: np.ndarray, candidates: np.ndarray) -> dict[str, np.ndarray]:
+        """Observation dict for users int64[B] and candidates int64[B, K]."""
+        return {
+            "user": self.user_contexts[users],
+            "items": self.item_contexts[candidates],
+            "item_ids": candidates,
+        }
+
+    def outcome(
+        self,
+        rng: np.random.Generator,
+        t: int,
+        users: np.ndarray,
+        candidates: np.ndarray,
+        actions: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sample rewards for the chosen candidates and describe the step.
+
+        Args:
+            rng: the env's generator.
+            t: decision index of the batch.
+            users: int64[B].
+            candidates: int64[B, K].
+            actions: int64[B], positions in ``[0, K)``.
+
+        Returns:
+            rewards float64[B] and the info dict (every value has leading dimension B).
+        """
+        expected = self.user_model.expected_reward(users, candidates)
+        rows = np.arange(len(users))
+        chosen = expected[rows, actions]
+        best = expected.argmax(axis=1)
+        optimum = expected[rows, best]
+        rewards = (rng.random(len(users)) < chosen).astype(np.float64)
+        arrival = self.item_arrival[candidates]  # type: ignore[index]
+        info = {
+            "expected_rewards": expected,
+            "expected_reward": chosen,
+            "optimal_reward": optimum,
+            "optimal_action": best,
+            "regret": optimum - chosen,
+            "rewards": rewards,
+            "item_ids": candidates,
+            "user_ids": users,
+            "cold": (arrival > 0) & (t - arrival < self.cold_window),
+        }
+        return rewards, info
+
+
+def _as_contexts(name: str, value: np.ndarray, n_rows: int) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float32)
+    if arr.ndim != 2 or arr.shape[0] != n_rows:
+        raise ValueError(f"{name} must have shape ({n_rows}, d), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        bad = int(np.argwhere(~np.isfinite(arr))[0, 0])
+        raise ValueError(f"{name} row {bad} contains NaN or infinite values")
+    return np.ascontiguousarray(arr)
+
+
+def _sample_distinct(rng: np.random.Generator, n: int, k: int, batch: int) -> np.ndarray:
+    """int64[batch, k]: each row k distinct values from range(n), uniformly, vectorised.
+
+    Rows are drawn with replacement and rows with a repeat are drawn again (exactly
+    uniform over distinct ordered tuples); when ``n`` is close to ``k`` the first k of a
+    random-key sort are taken instead.
+    """
+    if n < _REJECTION_MIN_RATIO * k:
+        keys = rng.random((batch, n))
+        return np.argsort(keys, axis=1)[:, :k].astype(np.int64)
+    out = rng.integers(n, size=(batch, k))
+    todo = np.arange(batch)
+    while True:
+        srt = np.sort(out[todo], axis=1)
+        todo = todo[(srt[:, 1:] == srt[:, :-1]).any(axis=1)]
+        if len(todo) == 0:
+            return out
+        out[todo] = rng.integers(n, size=(len(todo), k))
