@@ -1,0 +1,184 @@
+"""``recbandit`` command: run sweeps, plot and summarise results, list envs and agents."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _value(text: str) -> Any:
+    """Parse a command-line value: JSON if it parses (numbers, true/false, lists), else a string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _pairs(items: Sequence[str], flag: str) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = _value(value.strip())
+    return out
+
+
+def parse_agents(text: str, agent_args: Sequence[str]) -> list[tuple[str, str, dict[str, Any]]]:
+    """``a,b:key=v:key2=v2`` plus ``--agent-arg a.key=v`` -> [(label, name, params)]."""
+    entries = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, *kvs = part.split(":")
+        entries.append((name, name, _pairs(kvs, "--agents NAME:KEY=VALUE")))
+    if not entries:
+        raise ValueError("--agents must name at least one agent")
+    for item in agent_args:
+        target, sep, rest = item.partition(".")
+        if not sep:
+            raise ValueError(f"--agent-arg expects AGENT.KEY=VALUE, got {item!r}")
+        matched = [e for e in entries if e[0] == target]
+        if not matched:
+            raise ValueError(f"--agent-arg {item!r} names agent {target!r}, which is not in --agents")
+        for entry in matched:
+            entry[2].update(_pairs([rest], "--agent-arg"))
+    return entries
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Validate everything, run the sweep, write results, print the table, plot."""
+    from recbandit._validation import check_int, check_seed
+    from recbandit.evaluation import RunSpec, plot_regret, run_sweep, summary_table
+
+    n_seeds = check_int("seeds", args.seeds, min_value=1)
+    first = check_seed("first_seed", args.first_seed)
+    env_kwargs = _pairs(args.env_arg, "--env-arg")
+    specs = []
+    for label, name, params in parse_agents(args.agents, args.agent_arg):
+        for seed in range(first, first + n_seeds):
+            specs.append(
+                RunSpec(
+                    env=args.env,
+                    agent=name,
+                    seed=seed,
+                    horizon=args.horizon,
+                    batch_size=args.batch_size,
+                    env_kwargs=env_kwargs,
+                    agent_params=params,
+                    benchmark=args.benchmark,
+                    label=label if not params else label + "".join(f":{k}={v}" for k, v in sorted(params.items())),
+                )
+            )
+    records = run_sweep(
+        specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs
+    )
+    print(summary_table(records))
+    if not args.no_plot:
+        for path in plot_regret(records, args.out):
+            print(f"plot: {path}")
+    print(f"results: {Path(args.out).resolve()} ({len(records)} runs)")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Plot every record in a results folder."""
+    from recbandit.evaluation import load_records, plot_regret
+
+    records = load_records(args.dir)
+    if not records:
+        raise ValueError(f"no result records in {args.dir}")
+    for path in plot_regret(records, args.out or args.dir, log_scale=args.log):
+        print(f"plot: {path}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    """Print the summary table of a results folder."""
+    from recbandit.evaluation import load_records, summary_table
+
+    records = load_records(args.dir)
+    if not records:
+        raise ValueError(f"no result records in {args.dir}")
+    print(summary_table(records))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """List registered envs and agents with their hyper-parameters."""
+    from recbandit.agents import AGENTS
+    from recbandit.envs import ENVS
+
+    print("envs:")
+    for env_id in ENVS:
+        print(f"  {env_id}")
+    print("agents:")
+    for name, cls in AGENTS.items():
+        fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
+        print(f"  {name:16s} {fields}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``recbandit`` command."""
+    parser = argparse.ArgumentParser(prog="recbandit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run agents x seeds on an env and write one result file per run")
+    run.add_argument("--env", default="recbandit/Synthetic-v0", help="registered env id")
+    run.add_argument(
+        "--agents", required=True, help="comma-separated agent names, each optionally NAME:KEY=VALUE:KEY=VALUE"
+    )
+    run.add_argument("--seeds", type=int, default=3, help="number of seeds (first-seed, first-seed+1, ...)")
+    run.add_argument("--first-seed", type=int, default=0, help="first seed (>= 0)")
+    run.add_argument("--horizon", type=int, default=20_000, help="decisions per run")
+    run.add_argument("--batch-size", type=int, default=1, help="users per step; 1 = online updates")
+    run.add_argument("--out", required=True, help="results folder (rerunning into it resumes)")
+    run.add_argument("--env-arg", action="append", default=[], help="env argument KEY=VALUE (repeatable)")
+    run.add_argument("--agent-arg", action="append", default=[], help="agent argument AGENT.KEY=VALUE (repeatable)")
+    run.add_argument("--workers", type=int, default=1, help="local worker processes")
+    run.add_argument("--benchmark", default="run", help="name recorded in every result")
+    run.add_argument("--save-logs", action="store_true", help="also save per-decision logs (npz) for OPE")
+    run.add_argument("--no-plot", action="store_true", help="skip the regret plot")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
+    run.set_defaults(func=cmd_run)
+
+    plot = sub.add_parser("plot", help="plot cumulative regret from a results folder")
+    plot.add_argument("dir", help="results folder")
+    plot.add_argument("--out", default=None, help="where to write the PNGs (default: the results folder)")
+    plot.add_argument("--log", action="store_true", help="log-log axes")
+    plot.set_defaults(func=cmd_plot)
+
+    summary = sub.add_parser("summary", help="print the summary table of a results folder")
+    summary.add_argument("dir", help="results folder")
+    summary.set_defaults(func=cmd_summary)
+
+    lst = sub.add_parser("list", help="list registered envs and agents")
+    lst.set_defaults(func=cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; bad input exits with status 2 and a one-line message, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ValueError as exc:
+        print(f"recbandit {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"recbandit {args.command}: interrupted; finished runs are saved, rerun the same command to resume",
+            file=sys.stderr,
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Result records: one JSON file per (benchmark, env, agent, seed), written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA_VERSION = 1
+REQUIRED_FIELDS = (
+    "env",
+    "agent",
+    "agent_params",
+    "seed",
+    "horizon",
+    "cumulative_regret",
+    "mean_reward",
+    "decisions_per_s",
+    "curve",
+    "cost",
+    "versions",
+)
+
+
+def spec_key(spec: dict[str, Any]) -> str:
+    """Stable 12-hex digest of a run's configuration (what makes two runs the same run)."""
+    blob = json.dumps(spec, sort_keys=True, default=_jsonable)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def record_filename(benchmark: str, env: str, agent: str, seed: int, key: str) -> str:
+    """File name of a run's record: readable parts plus the configuration digest."""
+
+    def slug(text: str) -> str:
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
+
+    return f"{slug(benchmark)}__{slug(env)}__{slug(agent)}__seed{seed}__{key}.json"
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
+
+    A reader (or a run interrupted at any point) sees either the old file or the whole new
+    one, never a partial file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write one result record atomically as indented JSON."""
+    atomic_write_bytes(path, (json.dumps(record, indent=1, default=_jsonable) + "\n").encode())
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """Load a record, or return None (with a warning naming the file) if it is unreadable."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"{path}: unreadable result record ({exc}); it will be recomputed", stacklevel=2)
+        return None
+    missing = [f for f in REQUIRED_FIELDS if f not in record]
+    if missing:
+        warnings.warn(f"{path}: result record lacks {missing}; it will be recomputed", stacklevel=2)
+        return None
+    return record
+
+
+def load_records(folder: Path | str, pattern: str = "*.json") -> list[dict[str, Any]]:
+    """All readable records in ``folder`` (sorted by file name)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"results folder {folder} does not exist")
+    out = []
+    for path in sorted(folder.glob(pattern)):
+        record = read_record(path)
+        if record is not None:
+            out.append(record)
+    return out
+
+
+def versions(packages: Iterable[str] = ("recbandit", "numpy", "gymnasium", "torch")) -> dict[str, str]:
+    """Installed versions of the packages that shape a result, plus Python's and the machine's."""
+    out = {"python": platform.python_version()}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def machine() -> dict[str, Any]:
+    """What the run ran on: processor, core count, OS."""
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} in a result record")
