@@ -16,7 +16,7 @@ class LinTSConfig(LinearConfig):
     """Attributes: v: posterior scale; propensity_samples: Monte Carlo draws for propensities."""
 
     v: float = 0.2
-    propensity_samples: int = 100
+    propensity_samples: int = 20
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -57,15 +57,18 @@ class LinTS(LinearAgent):
     def act(self, obs: Obs) -> Decision:
         """One posterior draw per user; argmax over its candidates."""
         x, model = self.shared_scores(obs)
-        low = self._factor(model)
+        # Scores under theta + v L z are x^T theta + v (x^T L) z: factor x^T L once per batch,
+        # then every draw (the choice and the M propensity draws) costs K * p per user.
+        xl = x @ self._factor(model)
+        mean = x @ model.theta
         b, p = x.shape[0], x.shape[2]
-        theta = model.theta + self.config.v * self.rng.standard_normal((b, p)) @ low.T
-        actions = np.einsum("bkp,bp->bk", x, theta).argmax(axis=1)
+        v = self.config.v
+        actions = (mean + v * np.einsum("bkp,bp->bk", xl, self.rng.standard_normal((b, p)))).argmax(axis=1)
         m = self.config.propensity_samples
         wins = np.zeros(b)
         if m:
-            thetas = model.theta + self.config.v * self.rng.standard_normal((m, b, p)) @ low.T
-            wins = (np.einsum("bkp,mbp->mbk", x, thetas).argmax(axis=2) == actions).sum(axis=0)
+            z = self.rng.standard_normal((m, b, p))
+            wins = ((mean + v * np.einsum("bkp,mbp->mbk", xl, z)).argmax(axis=2) == actions).sum(axis=0)
         return Decision(actions, _propensity(wins, m))
 
 

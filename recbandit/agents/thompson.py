@@ -17,7 +17,7 @@ class BernoulliTSConfig(AgentConfig):
 
     alpha: float = 1.0
     beta: float = 1.0
-    propensity_samples: int = 100
+    propensity_samples: int = 20
 
     def __post_init__(self) -> None:
         check_float("alpha", self.alpha, min_value=0.0, min_inclusive=False)

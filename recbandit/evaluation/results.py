@@ -79,6 +79,9 @@ def read_record(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         warnings.warn(f"{path}: unreadable result record ({exc}); it will be recomputed", stacklevel=2)
         return None
+    if not isinstance(record, dict):
+        warnings.warn(f"{path}: result record is not a JSON object; it will be recomputed", stacklevel=2)
+        return None
     missing = [f for f in REQUIRED_FIELDS if f not in record]
     if missing:
         warnings.warn(f"{path}: result record lacks {missing}; it will be recomputed", stacklevel=2)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from recbandit._validation import check_int, check_seed
 from recbandit.agents import AGENTS, Agent, make_agent
@@ -245,12 +246,22 @@ def validate_specs(specs: Sequence[RunSpec]) -> None:
 
 
 def execute(
-    spec: RunSpec, out_dir: Path | None = None, progress: Progress | None = None, save_log: bool = False
+    spec: RunSpec,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+    save_log: bool = False,
+    blas_threads: int | None = 1,
 ) -> dict[str, Any]:
-    """Run one spec and (if ``out_dir``) write its record (and log) atomically."""
-    env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
-    agent = make_agent(spec.agent, **spec.agent_params)
-    metrics, log = run(env, agent, spec.horizon, spec.seed, progress=progress)
+    """Run one spec and (if ``out_dir``) write its record (and log) atomically.
+
+    ``blas_threads`` caps BLAS/OpenMP threads during the run (threadpoolctl): the agents'
+    matrices are small, and threaded BLAS on them is slower, much slower when other runs
+    share the cores. ``None`` leaves the libraries' own settings.
+    """
+    with threadpool_limits(limits=blas_threads):
+        env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
+        agent = make_agent(spec.agent, **spec.agent_params)
+        metrics, log = run(env, agent, spec.horizon, spec.seed, progress=progress)
     record = {
         "schema": 1,
         "benchmark": spec.benchmark,
@@ -268,6 +279,7 @@ def execute(
         "machine": machine(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "spec_key": spec.key,
+        "blas_threads": blas_threads,
     }
     if out_dir is not None:
         out_dir = Path(out_dir)

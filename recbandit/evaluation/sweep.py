@@ -54,6 +54,7 @@ def run_sweep(
     workers: int = 1,
     show_progress: bool = True,
     save_logs: bool = False,
+    blas_threads: int | None = 1,
 ) -> list[dict[str, Any]]:
     """Run every spec not already finished in ``out_dir``; return all their records.
 
@@ -63,6 +64,7 @@ def run_sweep(
         workers: local worker processes (1 = in this process, with a per-step bar).
         show_progress: draw progress bars (rich; quiet when not a terminal).
         save_logs: also store each run's per-decision log (``logs/*.npz``) for off-policy use.
+        blas_threads: BLAS threads per run (see ``execute``); None = library default.
 
     Returns:
         Records in the order of ``specs``.
@@ -87,14 +89,18 @@ def run_sweep(
                 spec = specs[i]
                 step = bar.add_task(f"  {spec.name} seed {spec.seed}", total=spec.horizon)
                 records[i] = execute(
-                    spec, out, progress=lambda n, s=step: bar.update(s, completed=n), save_log=save_logs
+                    spec,
+                    out,
+                    progress=lambda n, s=step: bar.update(s, completed=n),
+                    save_log=save_logs,
+                    blas_threads=blas_threads,
                 )
                 bar.remove_task(step)
                 bar.advance(runs)
         else:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                pending: dict[Future, int] = {pool.submit(execute, specs[i], out, None, save_logs): i for i in todo}
+                pending: dict[Future, int] = {pool.submit(execute, specs[i], out, None, save_logs, blas_threads): i for i in todo}
                 try:
                     while pending:
                         done_set, _ = wait(pending, return_when=FIRST_COMPLETED)

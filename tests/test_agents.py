@@ -1,0 +1,161 @@
+"""Agent correctness: exact ridge inverses, exploration rates, posterior counts, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recbandit.agents import AGENTS, Decision, make_agent
+from recbandit.envs import make_env
+
+SMALL = {"n_items": 300, "n_users": 200}
+
+
+def _obs(rng: np.random.Generator, b: int, k: int, du: int = 4, di: int = 3, n_items: int = 50) -> dict:
+    ids = np.stack([rng.choice(n_items, size=k, replace=False) for _ in range(b)])
+    return {
+        "user": rng.standard_normal((b, du)).astype(np.float32),
+        "items": rng.standard_normal((b, k, di)).astype(np.float32),
+        "item_ids": ids.astype(np.int64),
+    }
+
+
+@pytest.mark.parametrize("name", ["linucb-shared", "lints-shared"])
+@pytest.mark.parametrize("batch", [1, 5, 200])
+def test_shared_inverse_matches_design_matrix_after_1000_updates(name: str, batch: int) -> None:
+    rng = np.random.default_rng(0)
+    agent = make_agent(name, seed=0, ridge=0.7)
+    design = None
+    for _ in range(1000 // batch):
+        obs = _obs(rng, batch, 6)
+        d = agent.act(obs)
+        agent.update(obs, d.actions, rng.random(batch))
+        u = np.c_[obs["user"].astype(np.float64), np.ones(batch)]
+        v = np.c_[obs["items"][np.arange(batch), d.actions].astype(np.float64), np.ones(batch)]
+        x = (u[:, :, None] * v[:, None, :]).reshape(batch, -1)
+        design = (0.7 * np.eye(x.shape[1]) if design is None else design) + x.T @ x
+    model = agent.model
+    np.testing.assert_allclose(model.A, design, atol=1e-9)
+    np.testing.assert_allclose(model.A_inv, np.linalg.inv(model.A), atol=1e-8, rtol=0)
+    np.testing.assert_allclose(model.theta, np.linalg.solve(model.A, model.b), atol=1e-8)
+
+
+@pytest.mark.parametrize("name", ["linucb-disjoint", "lints-disjoint"])
+@pytest.mark.parametrize("batch", [1, 64])
+def test_disjoint_inverses_match_per_item_design_matrices(name: str, batch: int) -> None:
+    rng = np.random.default_rng(1)
+    agent = make_agent(name, seed=0)
+    designs: dict[int, np.ndarray] = {}
+    for _ in range(1024 // batch):
+        obs = _obs(rng, batch, 5, n_items=20)
+        d = agent.act(obs)
+        agent.update(obs, d.actions, rng.integers(0, 2, size=batch).astype(float))
+        chosen = obs["item_ids"][np.arange(batch), d.actions]
+        x = np.c_[obs["user"].astype(np.float64), np.ones(batch)]
+        for i, row in zip(chosen, x):
+            designs[int(i)] = designs.get(int(i), np.eye(5)) + np.outer(row, row)
+    model = agent.model
+    for i, design in designs.items():
+        np.testing.assert_allclose(model.A[i], design, atol=1e-9)
+        np.testing.assert_allclose(model.A_inv[i], np.linalg.inv(design), atol=1e-8, rtol=0)
+
+
+def test_epsilon_greedy_explores_at_the_configured_rate() -> None:
+    eps, k, n = 0.2, 10, 20_000
+    agent = make_agent("eps-greedy", seed=3, epsilon=eps)
+    ids = np.tile(np.arange(k), (n, 1))
+    # item 7 is the only one with reward; every other item has been pulled once with reward 0
+    agent.update({"item_ids": ids[:k]}, np.arange(k), (np.arange(k) == 7).astype(float))
+    d = agent.act({"item_ids": ids})
+    non_greedy = (d.actions != 7).mean()
+    expected = eps * (k - 1) / k
+    assert abs(non_greedy - expected) < 4 * np.sqrt(expected * (1 - expected) / n)
+    np.testing.assert_allclose(d.propensities[d.actions == 7], eps / k + 1 - eps)
+    np.testing.assert_allclose(d.propensities[d.actions != 7], eps / k)
+    # uniform over the non-greedy arms: chi-square with 8 dof well below its 99.9% quantile (26.1)
+    counts = np.bincount(d.actions[d.actions != 7], minlength=k)[np.arange(k) != 7]
+    chi2 = ((counts - counts.mean()) ** 2 / counts.mean()).sum()
+    assert chi2 < 26.1
+
+
+def test_thompson_posterior_counts_are_exact() -> None:
+    rng = np.random.default_rng(2)
+    agent = make_agent("ts", seed=0, alpha=2.0, beta=3.0)
+    succ, fail = np.zeros(100), np.zeros(100)
+    for _ in range(300):
+        obs = {"item_ids": np.stack([rng.choice(100, 8, replace=False) for _ in range(4)])}
+        d = agent.act(obs)
+        r = rng.integers(0, 2, size=4).astype(float)
+        agent.update(obs, d.actions, r)
+        chosen = obs["item_ids"][np.arange(4), d.actions]
+        np.add.at(succ, chosen, r)
+        np.add.at(fail, chosen, 1 - r)
+    a, b = agent.posterior(np.arange(100)[None, :])
+    np.testing.assert_array_equal(a[0], 2.0 + succ)
+    np.testing.assert_array_equal(b[0], 3.0 + fail)
+
+
+def test_thompson_propensity_estimates_choice_probability() -> None:
+    agent = make_agent("ts", seed=0, propensity_samples=2000)
+    ids = np.array([[0, 1]] * 400)
+    # item 0: Beta(1+30, 1+70); item 1: Beta(1+35, 1+65) -> P(item 1 wins) is about 0.77
+    agent.update({"item_ids": ids[:200]}, np.zeros(200, np.int64), (np.arange(200) < 30).astype(float))
+    agent.update({"item_ids": ids[:200]}, np.ones(200, np.int64), (np.arange(200) < 35).astype(float))
+    agent.stats.n[:2] = 100  # 100 pulls each (the 200 updates above were 200 pulls; rescale to the intended)
+    agent.stats.s[:2] = [30, 35]
+    draws = np.random.default_rng(0)
+    truth = (draws.beta(36, 66, 200_000) > draws.beta(31, 71, 200_000)).mean()
+    d = agent.act({"item_ids": ids})
+    p1 = d.propensities[d.actions == 1].mean()
+    assert abs((d.actions == 1).mean() - truth) < 0.08
+    assert abs(p1 - truth) < 0.03
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_same_seed_same_actions(name: str) -> None:
+    def actions(seed: int) -> list[int]:
+        env = make_env("recbandit/Synthetic-v0", batch_size=16, **SMALL)
+        agent = make_agent(name, seed=seed)
+        obs, _ = env.reset(seed=7)
+        out: list[int] = []
+        for _ in range(40):
+            d = agent.act(obs)
+            assert isinstance(d, Decision)
+            assert d.actions.shape == (16,) and d.propensities.shape == (16,)
+            assert ((d.propensities > 0) & (d.propensities <= 1)).all()
+            nxt, _, _, _, info = env.step(d.actions)
+            agent.update(obs, d.actions, info["rewards"])
+            out.extend(d.actions.tolist())
+            obs = nxt
+        return out
+
+    first = actions(0)
+    assert first == actions(0)
+    if not name.startswith("linucb"):  # LinUCB is a deterministic argmax; the others draw random numbers
+        assert first != actions(1)
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_new_item_ids_need_no_api_change(name: str) -> None:
+    rng = np.random.default_rng(0)
+    agent = make_agent(name, seed=0)
+    obs = _obs(rng, 3, 4, n_items=10)
+    agent.update(obs, agent.act(obs).actions, np.ones(3))
+    obs2 = _obs(rng, 3, 4, n_items=10)
+    obs2["item_ids"] = obs2["item_ids"] + 5000  # a batch of never-seen ids far beyond the catalogue so far
+    d = agent.act(obs2)
+    agent.update(obs2, d.actions, np.zeros(3))
+    assert d.actions.shape == (3,)
+
+
+def test_random_agent_propensity_is_one_over_k() -> None:
+    d = make_agent("random", seed=0).act(_obs(np.random.default_rng(0), 1000, 7))
+    np.testing.assert_allclose(d.propensities, 1 / 7)
+    counts = np.bincount(d.actions, minlength=7)
+    assert counts.min() > 100
+
+
+def test_agent_params_are_reported() -> None:
+    agent = make_agent("linucb-shared", alpha=0.3)
+    assert agent.params["alpha"] == 0.3 and agent.params["ridge"] == 1.0
+    assert "alpha=0.3" in repr(agent)
