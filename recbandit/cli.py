@@ -75,9 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     label=label if not params else label + "".join(f":{k}={v}" for k, v in sorted(params.items())),
                 )
             )
-    records = run_sweep(
-        specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs
-    )
+    records = run_sweep(specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs)
     print(summary_table(records))
     if not args.no_plot:
         for path in plot_regret(records, args.out):

@@ -52,7 +52,7 @@ def test_disjoint_inverses_match_per_item_design_matrices(name: str, batch: int)
         agent.update(obs, d.actions, rng.integers(0, 2, size=batch).astype(float))
         chosen = obs["item_ids"][np.arange(batch), d.actions]
         x = np.c_[obs["user"].astype(np.float64), np.ones(batch)]
-        for i, row in zip(chosen, x):
+        for i, row in zip(chosen, x, strict=True):
             designs[int(i)] = designs.get(int(i), np.eye(5)) + np.outer(row, row)
     model = agent.model
     for i, design in designs.items():

@@ -133,9 +133,7 @@ def test_summary_subcommand_prints_the_same_table(finished_run: dict[str, Any]) 
 @pytest.mark.parametrize("log", [False, True])
 def test_plot_subcommand(finished_run: dict[str, Any], tmp_path: Path, log: bool) -> None:
     dest = tmp_path / "plots"
-    code, stdout, stderr = call(
-        ["plot", str(finished_run["out"]), "--out", str(dest), *(["--log"] if log else [])]
-    )
+    code, stdout, stderr = call(["plot", str(finished_run["out"]), "--out", str(dest), *(["--log"] if log else [])])
     assert code == 0, stderr
     png = dest / PLOT_NAME
     assert png.read_bytes()[:8] == PNG_MAGIC
@@ -163,9 +161,7 @@ def test_list() -> None:
     listed = [line.split()[0] for line in lines[agents_at + 1 :]]
     assert listed == list(AGENTS)
     assert re.search(r"^  eps-greedy\s+epsilon=0\.1, initial_value=1\.0$", stdout, re.M)
-    assert re.search(
-        r"^  linucb-shared\s+ridge=1\.0, features='outer', intercept=True, alpha=0\.5$", stdout, re.M
-    )
+    assert re.search(r"^  linucb-shared\s+ridge=1\.0, features='outer', intercept=True, alpha=0\.5$", stdout, re.M)
 
 
 BASE = ["run", "--horizon", "200", "--seeds", "1", *SMALL_ARGS, "--quiet", "--no-plot"]
@@ -226,9 +222,7 @@ def test_bad_run_input_exits_2_with_one_line(tmp_path: Path, args: list[str], ma
 @pytest.mark.parametrize("command", ["summary", "plot"])
 def test_summary_and_plot_of_missing_or_empty_folder(tmp_path: Path, command: str) -> None:
     code, _, stderr = call([command, str(tmp_path / "missing")])
-    assert code == 2 and re.fullmatch(
-        rf"recbandit {command}: error: results folder .*missing does not exist\n", stderr
-    )
+    assert code == 2 and re.fullmatch(rf"recbandit {command}: error: results folder .*missing does not exist\n", stderr)
     code, _, stderr = call([command, str(tmp_path)])
     assert code == 2 and re.fullmatch(rf"recbandit {command}: error: no result records in .*\n", stderr)
 
@@ -285,9 +279,7 @@ def test_agent_params_reach_the_record(
 
 def test_two_configurations_of_one_agent_are_separate_runs(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    code, stdout, stderr = call(
-        [*BASE, "--agents", "eps-greedy:epsilon=0.0,eps-greedy:epsilon=1.0", "--out", str(out)]
-    )
+    code, stdout, stderr = call([*BASE, "--agents", "eps-greedy:epsilon=0.0,eps-greedy:epsilon=1.0", "--out", str(out)])
     assert code == 0, stderr
     recs = [json.loads(p.read_text()) for p in json_files(out)]
     assert sorted(r["agent_params"]["epsilon"] for r in recs) == [0.0, 1.0]
@@ -322,9 +314,7 @@ def test_batched_run_and_save_logs(tmp_path: Path) -> None:
 
 def test_run_with_progress_bars_when_not_a_terminal(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    code, stdout, stderr = call(
-        [*BASE[:-2], "--agents", "random", "--out", str(out)]
-    )  # no --quiet / --no-plot
+    code, stdout, stderr = call([*BASE[:-2], "--agents", "random", "--out", str(out)])  # no --quiet / --no-plot
     assert code == 0, stderr
     assert (out / PLOT_NAME).exists() and len(json_files(out)) == 1
     assert len(table_of(stdout)) == 3

@@ -106,7 +106,7 @@ def test_cold_items_arrive_over_time_and_are_flagged() -> None:
     arrival = env.problem.item_arrival
     env.reset(seed=0)
     seen_cold = 0
-    for step in range(20):
+    for _ in range(20):
         t0 = env._t
         obs_ids = env._candidates
         _, _, _, _, info = env.step(np.zeros(1000, dtype=np.int64))
@@ -140,6 +140,7 @@ def test_bow_encoder_is_deterministic_and_normalised() -> None:
     np.testing.assert_allclose(np.linalg.norm(x[[0, 1, 3]], axis=1), 1.0, rtol=1e-6)
     np.testing.assert_array_equal(x[0], x[1])  # case and punctuation folded
     assert not x[2].any()
-    np.testing.assert_array_equal(x, HashingBowEncoder(dim=32, seed=1).encode(
-        ["The haunted castle.", "the HAUNTED castle", "", "a dragon"]))
+    np.testing.assert_array_equal(
+        x, HashingBowEncoder(dim=32, seed=1).encode(["The haunted castle.", "the HAUNTED castle", "", "a dragon"])
+    )
     assert abs(float(x[0] @ x[3])) < 0.9

@@ -77,9 +77,7 @@ def test_gym_make_rejects_bad_kwargs(kwargs: dict[str, Any], match: str) -> None
 @pytest.mark.parametrize("env_id", ["recbandit/Nope-v0", "Synthetic-v0", "CartPole-v1", ""])
 @pytest.mark.parametrize("batch_size", [None, 4])
 def test_unknown_env_id_lists_registered_ids(env_id: str, batch_size: int | None) -> None:
-    with pytest.raises(
-        ValueError, match=rf"^unknown env {re.escape(repr(env_id))}; allowed values: {ALL_ENVS}$"
-    ):
+    with pytest.raises(ValueError, match=rf"^unknown env {re.escape(repr(env_id))}; allowed values: {ALL_ENVS}$"):
         make_env(env_id, batch_size=batch_size)
 
 
@@ -99,9 +97,7 @@ def test_make_env_rejects_bad_batch_size(batch_size: Any, match: str) -> None:
 
 def _user_model(n_users: int = 5, n_items: int = 6, f: int = 3) -> LatentFactorUserModel:
     rng = np.random.default_rng(0)
-    return LatentFactorUserModel(
-        rng.normal(size=(n_users, f)), rng.normal(size=(n_items, f)), np.zeros(n_items)
-    )
+    return LatentFactorUserModel(rng.normal(size=(n_users, f)), rng.normal(size=(n_items, f)), np.zeros(n_items))
 
 
 def _problem_kwargs(**overrides: Any) -> dict[str, Any]:
@@ -197,18 +193,14 @@ UNKNOWN_AGENT_PARAMS = [
 
 
 @pytest.mark.parametrize("name, params, match", UNKNOWN_AGENT_PARAMS)
-def test_unknown_hyper_parameters_list_the_allowed_ones(
-    name: str, params: dict[str, Any], match: str
-) -> None:
+def test_unknown_hyper_parameters_list_the_allowed_ones(name: str, params: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make_agent(name, **params)
 
 
 @pytest.mark.parametrize("name", ["nope", "LinUCB", "linucb", "eps_greedy", ""])
 def test_unknown_agent_name_lists_registered_names(name: str) -> None:
-    with pytest.raises(
-        ValueError, match=rf"^unknown agent {re.escape(repr(name))}; allowed values: {ALL_AGENTS}$"
-    ):
+    with pytest.raises(ValueError, match=rf"^unknown agent {re.escape(repr(name))}; allowed values: {ALL_AGENTS}$"):
         make_agent(name)
 
 
@@ -224,9 +216,7 @@ def test_negative_seed_rejected_by_agent(name: str, seed: int) -> None:
     agent.reset(np.int64(3))  # numpy integers are fine
 
 
-def _obs(
-    b: int = 2, k: int = 4, d_u: int = 3, d_i: int = 5, b_items: int | None = None
-) -> dict[str, np.ndarray]:
+def _obs(b: int = 2, k: int = 4, d_u: int = 3, d_i: int = 5, b_items: int | None = None) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     bi = b if b_items is None else b_items
     return {
@@ -276,9 +266,7 @@ def test_context_dimension_change_after_first_observation(
 def test_user_and_items_batch_sizes_must_match(name: str, obs_kwargs: dict[str, int], shapes: str) -> None:
     agent = make_agent(name, seed=0)
     obs = _obs(**obs_kwargs)
-    match = (
-        rf"^obs\['user'\] must be \(B, d_u\) and obs\['items'\] \(B, K, d_i\) with the same B, got {shapes}$"
-    )
+    match = rf"^obs\['user'\] must be \(B, d_u\) and obs\['items'\] \(B, K, d_i\) with the same B, got {shapes}$"
     with pytest.raises(ValueError, match=match):
         agent.act(obs)
     with pytest.raises(ValueError, match=match):
@@ -290,9 +278,7 @@ def test_update_rejects_actions_that_do_not_match_the_batch(name: str) -> None:
     agent = make_agent(name, seed=0)
     obs = _obs(b=3)
     agent.act(obs)
-    with pytest.raises(
-        ValueError, match=r"^actions and rewards must have shape \(3,\) to match the observation batch"
-    ):
+    with pytest.raises(ValueError, match=r"^actions and rewards must have shape \(3,\) to match the observation batch"):
         agent.update(obs, np.zeros(2, np.int64), np.zeros(2))
     with pytest.raises(ValueError, match=r"^actions must be integers in \[0, 4\)$"):
         agent.update(obs, np.array([0, 1, 4]), np.zeros(3))
@@ -352,9 +338,7 @@ def test_run_sweep_raises_before_writing_anything(
         raise AssertionError("a run started although the sweep holds an invalid spec")
 
     monkeypatch.setattr(sweep, "execute", no_work)
-    good = make_specs(
-        ENV, ["random", ("eps-greedy", {"epsilon": 0.2})], seeds=[0, 1], horizon=200, env_kwargs=SMALL
-    )
+    good = make_specs(ENV, ["random", ("eps-greedy", {"epsilon": 0.2})], seeds=[0, 1], horizon=200, env_kwargs=SMALL)
     at = {"first": 0, "middle": 2, "last": len(good)}[position]
     specs = good[:at] + [spec(**overrides)] + good[at:]
     out = tmp_path / "results"

@@ -65,9 +65,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> CountingExecute:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_second_sweep_skips_finished_runs(
-    tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_second_sweep_skips_finished_runs(tmp_path: Path, workers: int, monkeypatch: pytest.MonkeyPatch) -> None:
     specs = specs_for([0, 1])
     out = tmp_path / "results"
     first = run_sweep(specs, out, workers=workers, show_progress=False)
@@ -137,9 +135,7 @@ def test_corrupt_record_is_detected_and_recomputed(
     assert reproducible(second[1]) == reproducible(first[1])
     assert [second[i] for i in (0, 2, 3)] == [first[i] for i in (0, 2, 3)]
     after = snapshot(out)
-    assert {k: v for k, v in after.items() if k != victim.name} == {
-        k: v for k, v in before.items() if k != victim.name
-    }
+    assert {k: v for k, v in after.items() if k != victim.name} == {k: v for k, v in before.items() if k != victim.name}
     assert temp_files(out) == []
 
 
@@ -284,9 +280,7 @@ def test_ctrl_c_on_the_command_then_resume(tmp_path: Path) -> None:
     assert temp_files(out) == []
     before = snapshot(out)
 
-    done = subprocess.run(
-        cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120, preexec_fn=_restore_sigint
-    )
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120, preexec_fn=_restore_sigint)
     assert done.returncode == 0, done.stderr
     assert f"({n_runs} runs)" in done.stdout
     after = snapshot(out)

@@ -86,8 +86,26 @@ TOPICS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     ),
 }
 FILLER = (
-    "story", "life", "world", "people", "time", "day", "night", "years", "friends", "city",
-    "secret", "truth", "chance", "dream", "past", "home", "road", "way", "light", "change",
+    "story",
+    "life",
+    "world",
+    "people",
+    "time",
+    "day",
+    "night",
+    "years",
+    "friends",
+    "city",
+    "secret",
+    "truth",
+    "chance",
+    "dream",
+    "past",
+    "home",
+    "road",
+    "way",
+    "light",
+    "change",
 )
 FILLER_ADJ = ("strange", "new", "old", "small", "big", "last", "first", "lost", "hidden", "simple")
 MAX_TOPICS = len(TOPICS)
@@ -137,11 +155,10 @@ class SyntheticConfig:
         check_float("cold_fraction", self.cold_fraction, min_value=0.0, max_value=1.0, max_inclusive=False)
         check_int("arrival_span", self.arrival_span, min_value=1)
         check_int("profile_words", self.profile_words, min_value=1)
-        check_float("topic_popularity_decay", self.topic_popularity_decay, min_value=0.0, max_value=1.0,
-                    min_inclusive=False)
         check_float(
-            "preference_concentration", self.preference_concentration, min_value=0.0, min_inclusive=False
+            "topic_popularity_decay", self.topic_popularity_decay, min_value=0.0, max_value=1.0, min_inclusive=False
         )
+        check_float("preference_concentration", self.preference_concentration, min_value=0.0, min_inclusive=False)
         check_seed("seed", self.seed)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from recbandit._validation import check_int
 
@@ -28,9 +29,14 @@ class PCAContexts:
         """Fit on float[n_items, D] item embeddings."""
         x = np.asarray(item_embeddings, dtype=np.float64)
         if x.ndim != 2 or self.dim > min(x.shape):
-            raise ValueError(f"context_dim must be at most min(n_items, embedding dim) = {min(x.shape)}, got {self.dim}")
+            raise ValueError(
+                f"context_dim must be at most min(n_items, embedding dim) = {min(x.shape)}, got {self.dim}"
+            )
         self.mean_ = x.mean(axis=0)
-        _, _, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
+        # One BLAS thread: threaded OpenBLAS on this small SVD is up to 100x slower when
+        # other processes share the cores, and never faster.
+        with threadpool_limits(limits=1):
+            _, _, vt = np.linalg.svd(x - self.mean_, full_matrices=False)
         vt = vt[: self.dim]
         signs = np.sign(vt[np.arange(self.dim), np.abs(vt).argmax(axis=1)])
         self.components_ = vt * signs[:, None]

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-
 from recbandit._validation import check_float, check_int
 from recbandit.data.synthetic import SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
@@ -89,22 +88,50 @@ def _build_problem(config: SyntheticEnvConfig, encoder: Encoder) -> BanditProble
     )
 
 
-_DOC = """
-
-    ## Synthetic-v0
-    Users and items from ``recbandit.data.synthetic`` (seeded; ``n_items``, ``n_users``,
-    ``n_topics``, ``noise`` ... are keyword arguments). Ground truth:
-    ``p(u, i) = sigmoid(reward_scale * <prefs_u, topics_i> + quality_i + base_logit)``.
-    Contexts: the item and user texts encoded by the hashed bag-of-words encoder (or the
-    ``encoder`` given), reduced to ``context_dim`` by PCA fitted on the items. The text
-    shows the topics through noisy words and never shows ``quality_i``, so text-based
-    agents cannot reach zero regret and ID-based ones must learn each item separately.
-    20% of items arrive during the first 20,000 decisions (``cold_fraction``, ``arrival_span``).
-"""
-
-
 class SyntheticBanditEnv(BanditEnv):
-    __doc__ = (BanditEnv.__doc__ or "") + _DOC
+    """Synthetic-v0: users and items of a seeded text catalogue, one user per step.
+
+    ## Description
+    The embedded default (no download). A catalogue from ``recbandit.data.synthetic``:
+    items with a latent topic mixture and a quality offset, users with a latent topic
+    preference (Dirichlet, skewed towards popular topics), and English text for both whose
+    words come from per-topic vocabularies with a share ``noise`` of filler words. Each step
+    a user arrives and K distinct candidates are drawn from the items available by then.
+
+    ## User model (ground truth)
+    ``p(click | u, i) = sigmoid(reward_scale * <prefs_u, topics_i> + quality_i + base_logit)``
+    (``LatentFactorUserModel``). The text shows the topics through noisy words and never
+    shows ``quality_i``: text-based agents cannot reach zero regret, ID-based agents must
+    learn every item separately.
+
+    ## Action Space
+    ``Discrete(k)``.
+
+    ## Observation Space
+    ``Dict``: ``user`` float32[context_dim], ``items`` float32[k, context_dim], ``item_ids``
+    int64[k]. Contexts are the texts encoded by the hashed bag-of-words encoder (or the
+    ``encoder`` given) and reduced to ``context_dim`` by PCA fitted on the item texts.
+
+    ## Rewards
+    Bernoulli(p(click)) of the chosen candidate.
+
+    ## Starting State
+    Decision 0: the initial catalogue (``1 - cold_fraction`` of the items) is available.
+
+    ## Episode End
+    Never (a continuing stream of users); use the runner's horizon or ``TimeLimit``.
+
+    ## Arguments
+    ``k`` (10), ``context_dim`` (12), ``reward_scale`` (4.0), ``base_logit`` (-2.5),
+    ``cold_window`` (1000), ``encoder`` (None = ``HashingBowEncoder(256)``), and the
+    catalogue's ``n_items`` (1000), ``n_users`` (2000), ``n_topics`` (8), ``noise`` (0.1),
+    ``topic_concentration``, ``quality_scale``, ``cold_fraction`` (0.2), ``arrival_span``
+    (20,000), ``profile_words``, ``preference_concentration``, ``topic_popularity_decay``,
+    ``seed`` (catalogue seed, 0). ``info`` as ``BanditEnv``.
+
+    ## Version History
+    * v0: initial version.
+    """
 
     def __init__(self, encoder: Encoder | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
@@ -112,7 +139,7 @@ class SyntheticBanditEnv(BanditEnv):
 
 
 class SyntheticBatchedEnv(BatchedBanditEnv):
-    __doc__ = (BatchedBanditEnv.__doc__ or "") + _DOC
+    """Synthetic-v0 with ``batch_size`` users per step (see ``SyntheticBanditEnv``, ``BatchedBanditEnv``)."""
 
     def __init__(self, batch_size: int = 256, encoder: Encoder | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)

@@ -218,9 +218,7 @@ class RunSpec:
         check_int("horizon", self.horizon, min_value=1)
         check_int("batch_size", self.batch_size, min_value=1, max_value=65536)
         if self.horizon % self.batch_size:
-            raise ValueError(
-                f"horizon must be a multiple of batch_size ({self.batch_size}), got {self.horizon}"
-            )
+            raise ValueError(f"horizon must be a multiple of batch_size ({self.batch_size}), got {self.horizon}")
 
 
 def validate_specs(specs: Sequence[RunSpec]) -> None:

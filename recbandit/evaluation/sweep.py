@@ -100,7 +100,9 @@ def run_sweep(
         else:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                pending: dict[Future, int] = {pool.submit(execute, specs[i], out, None, save_logs, blas_threads): i for i in todo}
+                pending: dict[Future, int] = {
+                    pool.submit(execute, specs[i], out, None, save_logs, blas_threads): i for i in todo
+                }
                 try:
                     while pending:
                         done_set, _ = wait(pending, return_when=FIRST_COMPLETED)
