@@ -12,6 +12,7 @@ Agents know nothing of how rewards are made and never import an env.
 from __future__ import annotations
 
 import dataclasses
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,6 +94,13 @@ class Agent(ABC):
         return f"{type(self).__name__}({args})"
 
 
+def deterministic(batch: int) -> np.ndarray:
+    """Propensities float64[B] of a deterministic choice: all ones."""
+    out = np.empty(batch)
+    out.fill(1.0)  # cheaper than np.ones for the B=1 path
+    return out
+
+
 def argmax_random_ties(scores: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise argmax with ties broken uniformly at random.
 
@@ -118,8 +126,16 @@ def check_rewards(actions: np.ndarray, rewards: np.ndarray, batch: int, k: int) 
             f"actions and rewards must have shape ({batch},) to match the observation batch, "
             f"got {actions.shape} and {rewards.shape}"
         )
-    if not np.issubdtype(actions.dtype, np.integer) or actions.min() < 0 or actions.max() >= k:
+    if actions.dtype.kind not in "iu":
         raise ValueError(f"actions must be integers in [0, {k})")
-    if not np.isfinite(rewards).all():
+    if batch == 1:  # online: Python scalars are cheaper than numpy reductions
+        in_range = 0 <= int(actions[0]) < k
+        finite = math.isfinite(rewards[0])
+    else:
+        in_range = actions.min() >= 0 and actions.max() < k
+        finite = np.isfinite(rewards).all()
+    if not in_range:
+        raise ValueError(f"actions must be integers in [0, {k})")
+    if not finite:
         raise ValueError("rewards contain NaN or infinite values")
     return actions.astype(np.int64, copy=False), rewards

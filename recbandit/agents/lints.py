@@ -89,9 +89,8 @@ class DisjointLinTS(LinearAgent):
 
     def act(self, obs: Obs) -> Decision:
         """One posterior draw per candidate; argmax per user."""
-        x, ids, model = self.disjoint_gather(obs)
-        mean = np.einsum("bkp,bp->bk", model.theta[ids], x)
-        std = self.config.v * np.sqrt(np.maximum(np.einsum("bp,bkpq,bq->bk", x, model.A_inv[ids], x), 0.0))
+        mean, var = self.mean_var(obs)
+        std = self.config.v * np.sqrt(np.maximum(var, 0.0))
         actions = (mean + std * self.rng.standard_normal(mean.shape)).argmax(axis=1)
         m = self.config.propensity_samples
         wins = np.zeros(len(actions))

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from recbandit._validation import check_float
-from recbandit.agents._linear import LinearAgent, LinearConfig
-from recbandit.agents.base import Decision, Obs
+from recbandit.agents._linear import LinearAgent, LinearConfig, ucb_argmax
+from recbandit.agents.base import Decision, Obs, deterministic
 
 
 @dataclass(frozen=True)
@@ -40,10 +38,8 @@ class LinUCB(LinearAgent):
 
     def act(self, obs: Obs) -> Decision:
         """Highest upper confidence bound per user."""
-        x, model = self.shared_scores(obs)
-        width = np.sqrt(np.maximum(np.einsum("bkp,bkp->bk", x @ model.A_inv, x), 0.0))
-        actions = (x @ model.theta + self.config.alpha * width).argmax(axis=1)
-        return Decision(actions, np.ones(len(actions)))
+        actions = ucb_argmax(*self.mean_var(obs), self.config.alpha)
+        return Decision(actions, deterministic(len(actions)))
 
 
 class DisjointLinUCB(LinearAgent):
@@ -62,8 +58,5 @@ class DisjointLinUCB(LinearAgent):
 
     def act(self, obs: Obs) -> Decision:
         """Highest upper confidence bound per user."""
-        x, ids, model = self.disjoint_gather(obs)
-        mean = np.einsum("bkp,bp->bk", model.theta[ids], x)
-        var = np.einsum("bp,bkpq,bq->bk", x, model.A_inv[ids], x)
-        actions = (mean + self.config.alpha * np.sqrt(np.maximum(var, 0.0))).argmax(axis=1)
-        return Decision(actions, np.ones(len(actions)))
+        actions = ucb_argmax(*self.mean_var(obs), self.config.alpha)
+        return Decision(actions, deterministic(len(actions)))

@@ -18,7 +18,7 @@ class RandomAgent(Agent):
     def act(self, obs: Obs) -> Decision:
         """Uniform choice; propensity 1/K."""
         b, k = np.shape(obs["items"])[:2]
-        return Decision(self.rng.integers(k, size=b), np.full(b, 1.0 / k))
+        return Decision(np.asarray(self.rng.integers(k, size=b)), np.full(b, 1.0 / k))
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Validate and ignore."""

@@ -55,7 +55,7 @@ class BanditEnv(gym.Env[Obs, np.int64]):
 
     def __init__(self, problem: BanditProblem) -> None:
         self.problem = problem
-        self.observation_space = problem.observation_space(None)
+        self.observation_space = problem.observation_space(None)  # type: ignore[assignment]
         self.action_space = spaces.Discrete(problem.k)
         self._t = 0
         self._users = np.zeros(1, np.int64)

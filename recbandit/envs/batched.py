@@ -55,7 +55,7 @@ class BatchedBanditEnv(gym.Env[Obs, np.ndarray]):
         self.num_envs = check_int("batch_size", batch_size, min_value=1, max_value=65536)
         self.single_observation_space = problem.observation_space(None)
         self.single_action_space = spaces.Discrete(problem.k)
-        self.observation_space = problem.observation_space(self.num_envs)
+        self.observation_space = problem.observation_space(self.num_envs)  # type: ignore[assignment]
         self.action_space = spaces.MultiDiscrete(np.full(self.num_envs, problem.k, dtype=np.int64))
         self._t = 0
         self._users = np.zeros(self.num_envs, np.int64)

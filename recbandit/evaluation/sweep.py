@@ -13,7 +13,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recbandit._validation import check_int
 from recbandit.evaluation.runner import RunSpec, execute, finished, validate_specs
@@ -88,10 +88,14 @@ def run_sweep(
             for i in todo:
                 spec = specs[i]
                 step = bar.add_task(f"  {spec.name} seed {spec.seed}", total=spec.horizon)
+
+                def advance(n: int, task: TaskID = step) -> None:
+                    bar.update(task, completed=n)
+
                 records[i] = execute(
                     spec,
                     out,
-                    progress=lambda n, s=step: bar.update(s, completed=n),
+                    progress=advance,
                     save_log=save_logs,
                     blas_threads=blas_threads,
                 )

@@ -1,0 +1,522 @@
+"""Decisions + updates per second of every registered agent, online (B=1) and batched.
+
+Only ``agent.act(obs)`` and ``agent.update(obs, actions, rewards)`` are timed: observations
+and Bernoulli rewards are pre-generated with numpy, and the lookup of the chosen
+candidates' rewards happens between two clock reads. The problem has K candidates per
+decision drawn (distinct) from a catalogue of item ids, float32 contexts and rewards from a
+fixed linear-logistic model. Every linear agent gets a p = 16 dimensional model:
+
+- disjoint agents (one model per item id over the user context + intercept): d_u = 15;
+- shared agents with ``features="item", intercept=False`` (one model over the
+  candidate's context): d_i = 16;
+- shared agents with the default ``features="outer"`` (vec((user, 1) x (item, 1))):
+  d_u = d_i = 3, so p = (3 + 1) * (3 + 1) = 16, reported as separate rows.
+
+Each cell (agent x mode) runs a warm-up, then ``repeats`` timed runs of about
+``seconds / repeats`` each; the fastest run is reported (the machine may be shared).
+
+``--peers`` runs the online loop through MABWiser, contextualbandits and Vowpal Wabbit
+when they are importable (``pip install -e .[peers]``; Vowpal Wabbit separately) and
+prints each as the ratio recbandit / peer.
+
+Usage::
+
+    python benchmarks/throughput.py              # full budget, writes benchmarks/results/throughput.json
+    python benchmarks/throughput.py --peers      # plus the peer libraries, side by side
+    python benchmarks/throughput.py --quick      # smoke run (a few seconds, writes nothing)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+
+from recbandit.agents import AGENTS, make_agent
+from recbandit.agents._linear import LinearAgent
+from recbandit.evaluation.results import atomic_write_bytes, machine, versions
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
+PEER_PACKAGES = ("mabwiser", "contextualbandits", "vowpalwabbit")
+
+
+@dataclass
+class Args:
+    """Throughput (decisions/s of act + update) of the registered agents."""
+
+    k: int = 50
+    """candidates per decision (K)"""
+    dim: int = 16
+    """model dimension p of the linear agents (the context sizes are derived from it, see the module docstring)"""
+    catalogue: int = 1000
+    """number of distinct item ids the candidates are drawn from"""
+    batch_sizes: tuple[int, ...] = (256, 1024)
+    """batch sizes B of the batched modes (the online mode, B=1, always runs)"""
+    pool: int = 4096
+    """observation rows pre-generated per problem (cycled through)"""
+    seconds: float = 1.5
+    """timed seconds per cell, split over the repeats"""
+    repeats: int = 3
+    """timed runs per cell; the fastest is reported"""
+    warmup: float = 0.2
+    """warm-up seconds per cell before timing (at least two steps)"""
+    agents: tuple[str, ...] = ()
+    """registered agent names to run (empty: all of them)"""
+    peers: bool = False
+    """also run the online loop through MABWiser / contextualbandits / Vowpal Wabbit when importable"""
+    quick: bool = False
+    """tiny budget for a smoke test; writes no results file unless --out is given"""
+    seed: int = 0
+    """seed of the synthetic problem and of the agents"""
+    out: Path | None = None
+    """results JSON (default benchmarks/results/throughput.json; none with --quick)"""
+
+
+# --------------------------------------------------------------------------- problem
+
+
+@dataclass
+class Problem:
+    """Pre-generated observations (float32 contexts, int64 ids) and Bernoulli rewards float64[N, K]."""
+
+    user: np.ndarray
+    items: np.ndarray
+    item_ids: np.ndarray
+    rewards: np.ndarray
+
+    @property
+    def dims(self) -> tuple[int, int]:
+        return self.user.shape[1], self.items.shape[2]
+
+    def steps(self, batch: int) -> list[tuple[dict[str, np.ndarray], np.ndarray]]:
+        """Contiguous batches of ``batch`` rows: (obs, rewards float64[B, K]) per step."""
+        out = []
+        for s in range(0, len(self.user) - batch + 1, batch):
+            obs = {"user": self.user[s : s + batch], "items": self.items[s : s + batch]}
+            obs["item_ids"] = self.item_ids[s : s + batch]
+            out.append((obs, self.rewards[s : s + batch]))
+        return out
+
+
+def make_problem(rng: np.random.Generator, n: int, k: int, d_u: int, d_i: int, catalogue: int) -> Problem:
+    """N rows of K distinct candidates; reward logit = item . w + user^T W item + bias[item id]."""
+    user = rng.standard_normal((n, d_u)).astype(np.float32)
+    items = rng.standard_normal((n, k, d_i)).astype(np.float32)
+    ids = np.argpartition(rng.random((n, catalogue)), k, axis=1)[:, :k].astype(np.int64)
+    w = rng.standard_normal(d_i) / np.sqrt(d_i)
+    bilinear = rng.standard_normal((d_u, d_i)) / np.sqrt(d_u * d_i)
+    bias = rng.normal(-1.5, 0.5, size=catalogue)
+    logit = items @ w + np.einsum("nu,ui,nki->nk", user, bilinear, items) + bias[ids]
+    rewards = (rng.random((n, k)) < 1.0 / (1.0 + np.exp(-logit))).astype(np.float64)
+    return Problem(user, items, ids, rewards)
+
+
+# --------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Cell:
+    """One measured (agent configuration, batch size)."""
+
+    label: str
+    agent: str
+    params: dict[str, Any]
+    p: str
+    features: str
+    batch: int
+    decisions_per_s: float = 0.0
+    act_us: float = 0.0
+    update_us: float = 0.0
+    steps: int = 0
+    runs: list[float] = field(default_factory=list)
+
+
+def time_loop(
+    act: Callable[[Any], np.ndarray],
+    update: Callable[[Any, np.ndarray, np.ndarray], None],
+    steps: list[tuple[Any, np.ndarray]],
+    n_steps: int,
+    start: int = 0,
+) -> tuple[float, float, int]:
+    """Run ``n_steps`` steps of act -> reward lookup -> update; seconds in act and in update.
+
+    ``act`` returns int actions[B]; the lookup of their rewards is not timed.
+    """
+    clock = time.perf_counter
+    t_act = t_upd = 0.0
+    n = len(steps)
+    rows = np.arange(len(steps[0][1]))
+    i = start
+    for _ in range(n_steps):
+        obs, rewards = steps[i % n]
+        i += 1
+        t0 = clock()
+        actions = act(obs)
+        t1 = clock()
+        r = rewards[rows, actions]
+        t2 = clock()
+        update(obs, actions, r)
+        t3 = clock()
+        t_act += t1 - t0
+        t_upd += t3 - t2
+    return t_act, t_upd, i
+
+
+def measure(
+    act: Callable[[Any], np.ndarray],
+    update: Callable[[Any, np.ndarray, np.ndarray], None],
+    steps: list[tuple[Any, np.ndarray]],
+    batch: int,
+    args: Args,
+) -> dict[str, Any]:
+    """Warm up, then ``args.repeats`` timed runs; the fastest run's rates."""
+    i, spent, done = 0, 0.0, 0
+    deadline = time.perf_counter() + args.warmup
+    while done < 2 or time.perf_counter() < deadline:
+        ta, tu, i = time_loop(act, update, steps, 1, i)
+        spent += ta + tu
+        done += 1
+    per_step = spent / done
+    n_steps = max(1, math.ceil(args.seconds / args.repeats / max(per_step, 1e-9)))
+    best: tuple[float, float, float] | None = None
+    runs = []
+    for _ in range(args.repeats):
+        ta, tu, i = time_loop(act, update, steps, n_steps, i)
+        rate = n_steps * batch / (ta + tu)
+        runs.append(rate)
+        if best is None or rate > best[0]:
+            best = (rate, ta, tu)
+    assert best is not None
+    return {
+        "decisions_per_s": best[0],
+        "act_us": best[1] / n_steps * 1e6,
+        "update_us": best[2] / n_steps * 1e6,
+        "steps": n_steps,
+        "runs": runs,
+    }
+
+
+# --------------------------------------------------------------------------- configurations
+
+
+def configurations(names: list[str], dim: int) -> list[dict[str, Any]]:
+    """Agent configurations with p = ``dim``: (label, agent, params, problem dims, p, features)."""
+    out = []
+    side = math.isqrt(dim) - 1  # outer features: (side + 1) ** 2 = dim
+    for name in names:
+        cls = AGENTS[name]
+        if not issubclass(cls, LinearAgent):
+            out.append(dict(label=name, agent=name, params={}, dims=(dim - 1, dim), p="-", features="item ids"))
+        elif cls.disjoint:
+            feat = f"user d_u={dim - 1} + 1, per item"
+            out.append(dict(label=name, agent=name, params={}, dims=(dim - 1, dim), p=str(dim), features=feat))
+        else:
+            params = {"features": "item", "intercept": False}
+            out.append(
+                dict(label=name, agent=name, params=params, dims=(dim - 1, dim), p=str(dim), features=f"item d_i={dim}")
+            )
+            if (side + 1) ** 2 == dim:
+                out.append(
+                    dict(
+                        label=f"{name} (outer)",
+                        agent=name,
+                        params={},
+                        dims=(side, side),
+                        p=str(dim),
+                        features=f"outer ({side}+1)x({side}+1)",
+                    )
+                )
+    return out
+
+
+def agent_loop(name: str, params: dict[str, Any], seed: int) -> tuple[Callable, Callable]:
+    agent = make_agent(name, seed=seed, **params)
+
+    def act(obs: Any) -> np.ndarray:
+        return agent.act(obs).actions
+
+    return act, agent.update
+
+
+# --------------------------------------------------------------------------- peers
+
+
+def peer_loops(k: int, dim: int, seed: int) -> list[dict[str, Any]]:
+    """Online (B=1) act/update closures of the importable peer libraries, with their recbandit match.
+
+    Each entry: label, the recbandit configuration doing the same work (agent, params)
+    and a ``make`` returning (act, update) over our observation dicts. Peers see the
+    K candidate positions as their arms (a fixed arm set), so the disjoint LinUCB/TS
+    models are per position rather than per catalogue id: slightly less work than ours
+    (no id gather), the same arithmetic per decision.
+    """
+    loops: list[dict[str, Any]] = []
+    arms = list(range(k))
+    ones = np.ones((1, 1))
+
+    def user_ctx(obs: Any) -> np.ndarray:  # d_u = dim - 1, plus an intercept column -> p = dim
+        return np.hstack([obs["user"].astype(np.float64), ones])
+
+    if importlib.util.find_spec("mabwiser") is not None:
+        from mabwiser.mab import MAB, LearningPolicy
+
+        def mab(policy: Any, contextual: bool) -> Callable[[], tuple[Callable, Callable]]:
+            def make() -> tuple[Callable, Callable]:
+                model = MAB(arms=arms, learning_policy=policy, seed=seed)
+                rng = np.random.default_rng(seed)
+                n0 = 2 * k
+                ctx0 = np.hstack([rng.standard_normal((n0, dim - 1)), np.ones((n0, 1))]) if contextual else None
+                model.fit(np.arange(n0) % k, rng.integers(0, 2, n0), ctx0)
+
+                if contextual:
+
+                    def act(obs: Any) -> np.ndarray:
+                        return np.array([model.predict(user_ctx(obs))])
+
+                    def update(obs: Any, a: np.ndarray, r: np.ndarray) -> None:
+                        model.partial_fit(a, r, user_ctx(obs))
+
+                else:
+
+                    def act(obs: Any) -> np.ndarray:
+                        return np.array([model.predict()])
+
+                    def update(obs: Any, a: np.ndarray, r: np.ndarray) -> None:
+                        model.partial_fit(a, r)
+
+                return act, update
+
+            return make
+
+        loops += [
+            dict(
+                label="mabwiser LinUCB",
+                agent="linucb-disjoint",
+                params={},
+                make=mab(LearningPolicy.LinUCB(alpha=0.5, l2_lambda=1.0), True),
+            ),
+            dict(
+                label="mabwiser EpsilonGreedy",
+                agent="eps-greedy",
+                params={},
+                make=mab(LearningPolicy.EpsilonGreedy(epsilon=0.1), False),
+            ),
+            dict(
+                label="mabwiser ThompsonSampling",
+                agent="ts",
+                params={"propensity_samples": 0},
+                make=mab(LearningPolicy.ThompsonSampling(), False),
+            ),
+        ]
+
+    if importlib.util.find_spec("contextualbandits") is not None:
+        from contextualbandits import online as cb
+
+        def cbl(cls: Any, **kw: Any) -> Callable[[], tuple[Callable, Callable]]:
+            def make() -> tuple[Callable, Callable]:
+                model = cls(nchoices=k, fit_intercept=True, use_float=False, random_state=seed + 1, **kw)
+                rng = np.random.default_rng(seed)
+                n0 = 2 * k
+                model.fit(rng.standard_normal((n0, dim - 1)), np.arange(n0) % k, rng.integers(0, 2, n0))
+
+                def act(obs: Any) -> np.ndarray:
+                    return np.asarray(model.predict(obs["user"].astype(np.float64)), dtype=np.int64)
+
+                def update(obs: Any, a: np.ndarray, r: np.ndarray) -> None:
+                    model.partial_fit(obs["user"].astype(np.float64), a, r)
+
+                return act, update
+
+            return make
+
+        loops += [
+            dict(
+                label="contextualbandits LinUCB",
+                agent="linucb-disjoint",
+                params={},
+                make=cbl(cb.LinUCB, alpha=0.5, lambda_=1.0),
+            ),
+            dict(
+                label="contextualbandits LinTS",
+                agent="lints-disjoint",
+                params={"propensity_samples": 0},
+                make=cbl(cb.LinTS, lambda_=1.0, v_sq=0.04),
+            ),
+        ]
+
+    if importlib.util.find_spec("vowpalwabbit") is not None:
+        import vowpalwabbit
+
+        def make_vw() -> tuple[Callable, Callable]:
+            # ε-greedy over a linear model of the candidate's dim features (ADF format); the
+            # text format is how VW's Python API takes examples, so building it is timed.
+            vw = vowpalwabbit.Workspace(f"--cb_explore_adf --epsilon 0.1 --quiet --random_seed {seed}")
+            names = [f"f{j}" for j in range(dim)]
+            state: dict[str, Any] = {}
+
+            def lines(obs: Any) -> list[str]:
+                items = obs["items"][0]
+                return [
+                    "|i " + " ".join(f"{n}:{v:.4f}" for n, v in zip(names, row, strict=True)) for row in items.tolist()
+                ]
+
+            def act(obs: Any) -> np.ndarray:
+                ex = lines(obs)
+                pmf = np.asarray(vw.predict(ex))
+                a = int(np.random.default_rng(state.get("i", 0)).choice(len(pmf), p=pmf / pmf.sum()))
+                state.update(ex=ex, p=float(pmf[a]), i=state.get("i", 0) + 1)
+                return np.array([a])
+
+            def update(obs: Any, a: np.ndarray, r: np.ndarray) -> None:
+                ex = list(state["ex"])
+                j = int(a[0])
+                ex[j] = f"0:{-float(r[0])}:{state['p']} " + ex[j]  # VW learns costs
+                vw.learn(ex)
+
+            return act, update
+
+        loops.append(
+            dict(
+                label="vowpalwabbit cb_explore_adf ε-greedy",
+                agent="linucb-shared",
+                params={"features": "item", "intercept": False},
+                make=make_vw,
+            )
+        )
+    return loops
+
+
+# --------------------------------------------------------------------------- main
+
+
+def fmt_rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def print_table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    align = ["<" if i < 4 else ">" for i in range(len(header))]
+    line = "  ".join(f"{h:{a}{w}}" for h, a, w in zip(header, align, widths, strict=True))
+    print(line)
+    print("-" * len(line))
+    for r in rows:
+        print("  ".join(f"{c:{a}{w}}" for c, a, w in zip(r, align, widths, strict=True)))
+
+
+def main(args: Args) -> dict[str, Any]:
+    if args.quick:
+        args.seconds, args.repeats, args.warmup, args.pool = 0.03, 1, 0.0, 1024
+    names = list(args.agents) or list(AGENTS)
+    unknown = sorted(set(names) - set(AGENTS))
+    if unknown:
+        raise SystemExit(f"unknown agent(s) {unknown}; registered: {', '.join(AGENTS)}")
+    if args.pool < max(args.batch_sizes, default=1):
+        raise SystemExit(f"--pool ({args.pool}) must be at least the largest batch size")
+    side = math.isqrt(args.dim) - 1
+    print(f"throughput: K={args.k} candidates from a catalogue of {args.catalogue} ids, p={args.dim} for linear agents")
+    print(f"  disjoint linear: one model per item id over the user context, d_u={args.dim - 1} + intercept")
+    print(f"  shared linear, features='item', intercept=False: the candidate's context, d_i={args.dim}")
+    if (side + 1) ** 2 == args.dim:
+        print(f"  shared linear, features='outer' (default): d_u=d_i={side}, p=({side}+1)*({side}+1)")
+    print("  context-free agents (random, eps-greedy, ucb1, ts) use item_ids only")
+    print(f"  timing: act + update only; best of {args.repeats} run(s) of ~{args.seconds / args.repeats:.2f}s per cell")
+    print()
+
+    configs = configurations(names, args.dim)
+    rng = np.random.default_rng(args.seed)
+    problems: dict[tuple[int, int], Problem] = {}
+    for cfg in configs:
+        if cfg["dims"] not in problems:
+            d_u, d_i = cfg["dims"]
+            problems[cfg["dims"]] = make_problem(rng, args.pool, args.k, d_u, d_i, args.catalogue)
+
+    modes = [("online", 1), *((f"batch {b}", b) for b in args.batch_sizes)]
+    cells: list[Cell] = []
+    rows = []
+    for cfg in configs:
+        problem = problems[cfg["dims"]]
+        for mode, batch in modes:
+            act, update = agent_loop(cfg["agent"], cfg["params"], args.seed)
+            res = measure(act, update, problem.steps(batch), batch, args)
+            cell = Cell(cfg["label"], cfg["agent"], cfg["params"], cfg["p"], cfg["features"], batch, **res)
+            cells.append(cell)
+            rows.append(
+                [
+                    cell.label,
+                    cell.p,
+                    cell.features,
+                    mode,
+                    fmt_rate(cell.decisions_per_s),
+                    f"{cell.act_us:,.1f}",
+                    f"{cell.update_us:,.1f}",
+                ]
+            )
+            print(f"  {rows[-1][0]:<24} {mode:<11} {rows[-1][4]:>12} decisions/s", flush=True)
+    print()
+    print_table(rows, ["agent", "p", "features", "mode", "decisions/s", "act µs/step", "update µs/step"])
+
+    peers: list[dict[str, Any]] = []
+    if args.peers:
+        print()
+        missing = [p for p in PEER_PACKAGES if importlib.util.find_spec(p) is None]
+        if missing:
+            print(f"peers not importable (skipped): {', '.join(missing)}")
+        loops = peer_loops(args.k, args.dim, args.seed)
+        problem = problems.get((args.dim - 1, args.dim)) or make_problem(
+            rng, args.pool, args.k, args.dim - 1, args.dim, args.catalogue
+        )
+        steps = problem.steps(1)
+        ours: dict[tuple[str, str], float] = {}
+        prow = []
+        for loop in loops:
+            key = (loop["agent"], json.dumps(loop["params"], sort_keys=True))
+            if key not in ours:
+                act, update = agent_loop(loop["agent"], loop["params"], args.seed)
+                ours[key] = measure(act, update, steps, 1, args)["decisions_per_s"]
+            act, update = loop["make"]()
+            res = measure(act, update, steps, 1, args)
+            ratio = ours[key] / res["decisions_per_s"]
+            label = loop["agent"] + "".join(f" {k}={v}" for k, v in loop["params"].items())
+            peers.append(
+                dict(
+                    peer=loop["label"],
+                    recbandit=loop["agent"],
+                    recbandit_params=loop["params"],
+                    recbandit_decisions_per_s=ours[key],
+                    ratio=ratio,
+                    **res,
+                )
+            )
+            prow.append(
+                [loop["label"], label, "online", fmt_rate(res["decisions_per_s"]), fmt_rate(ours[key]), f"{ratio:.1f}x"]
+            )
+            print(f"  {loop['label']:<36} {prow[-1][3]:>10} decisions/s", flush=True)
+        print()
+        print_table(prow, ["peer", "recbandit counterpart", "mode", "peer/s", "recbandit/s", "recbandit/peer"])
+
+    pkgs = ("recbandit", "numpy", *(p for p in PEER_PACKAGES if importlib.util.find_spec(p) is not None))
+    record = {
+        "benchmark": "throughput",
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine(),
+        "versions": versions(pkgs),
+        "cells": [vars(c) for c in cells],
+        "peers": peers,
+    }
+    out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
+    if out is not None:
+        atomic_write_bytes(out, (json.dumps(record, indent=1) + "\n").encode())
+        print(f"\nwrote {out}")
+    return record
+
+
+if __name__ == "__main__":
+    main(tyro.cli(Args))
