@@ -1,0 +1,25 @@
+"""Smoke-run every benchmark script with a tiny budget (CleanRL's habit): they must not rot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("script", ["throughput.py"])
+def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "decisions/s" in proc.stdout
+    assert out.exists() and out.stat().st_size > 0
