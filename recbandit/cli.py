@@ -122,6 +122,100 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _date(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    """Detect a log folder's format, load it and print its summary."""
+    from recbandit.data.detect import load
+
+    try:
+        data = load(args.path)
+    except OSError as exc:
+        raise ValueError(f"{args.path}: {exc.strerror or exc}") from None
+    info = data.summary()
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    inter = data.interactions
+    rows = [
+        ("name", info["name"]),
+        ("format", info.get("format", "?")),
+        ("source", info["source"]),
+        ("interactions", f"{info['interactions']:,}"),
+        ("users", f"{info['users']:,}" + ("" if data.users.text is None else " (with profile text)")),
+        (
+            "items",
+            f"{info['items']:,}" + (f", {len(data.items.feature_names)} features" if data.items.feature_names else ""),
+        ),
+    ]
+    if info["time_span"]:
+        lo, hi = info["time_span"]
+        rows.append(("time span", f"{_date(lo)} .. {_date(hi)} UTC ({(hi - lo) / 86400:.1f} days)"))
+    kind = info["reward_kind"]
+    if kind == "rating" and info["rating_threshold"] is not None:
+        kind += f" (a like is a rating >= {info['rating_threshold']:g})"
+    rows.append(("reward", kind))
+    dist = info["reward_distribution"]
+    if "mean" in dist:
+        rows.append(("", f"mean {dist['mean']:.4g}, min {dist['min']:g}, max {dist['max']:g}"))
+    else:
+        n = max(info["interactions"], 1)
+        rows.append(("", "  ".join(f"{k}: {v:,} ({100 * v / n:.1f}%)" for k, v in dist.items())))
+    if inter.propensity is not None:
+        p = inter.propensity
+        rows.append(("propensities", f"yes (min {p.min():.3g}, max {p.max():.3g})"))
+    else:
+        rows.append(("propensities", "no"))
+    rows.append(("positions", "no" if inter.position is None else f"yes ({len(set(inter.position.tolist()))} slots)"))
+    if info["context_dim"]:
+        rows.append(("context", f"{info['context_dim']} features"))
+    if isinstance(info.get("rows"), dict):
+        rows.append(("rows read", ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())))
+    for key, value in rows:
+        print(f"{key:13s} {value}")
+    return 0
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    """Download, verify and unpack a public dataset."""
+    from recbandit.data.fetch import DATASETS, default_dir, fetch
+
+    if args.name not in DATASETS:
+        raise ValueError(f"unknown dataset {args.name!r}; known datasets: {', '.join(DATASETS)}")
+    root = Path(args.dir).expanduser() if args.dir else default_dir()
+    target = root / args.name
+    if target.exists() and not args.force:
+        print(f"{args.name} is already in {target} (--force downloads it again)")
+        return 0
+    last = [-1]
+
+    def progress(got: int, total: int | None) -> None:
+        if args.quiet or not total:
+            return
+        step = int(20 * got / total)
+        if step != last[0]:
+            last[0] = step
+            print(f"\r{args.name}: {got / 1e6:,.1f} of {total / 1e6:,.1f} MB", end="", file=sys.stderr, flush=True)
+
+    print(f"fetching {args.name} from {DATASETS[args.name].url}", file=sys.stderr)
+    try:
+        path = fetch(args.name, root, sha256=args.sha256, force=args.force, progress=progress)
+    except KeyboardInterrupt:
+        print(f"\nrecbandit data fetch: interrupted; nothing was installed in {root}", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        raise ValueError(f"{root}: {exc.strerror or exc}") from None
+    finally:
+        if last[0] >= 0:
+            print(file=sys.stderr)
+    print(f"{args.name}: checksum verified, installed in {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``recbandit`` command."""
     parser = argparse.ArgumentParser(prog="recbandit", description=__doc__)
@@ -158,6 +252,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list registered envs and agents")
     lst.set_defaults(func=cmd_list)
+
+    data = sub.add_parser("data", help="inspect log folders and fetch public datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    info = data_sub.add_parser("info", help="detect a log folder's format, load it and print a summary")
+    info.add_argument("path", help="dataset folder, or a fetched dataset's name (e.g. movielens-100k)")
+    info.add_argument("--json", action="store_true", help="print the summary as JSON")
+    info.set_defaults(func=cmd_data_info)
+    fetch = data_sub.add_parser(
+        "fetch", help="download a public dataset from its publisher, verify its SHA-256 and unpack it"
+    )
+    fetch.add_argument("name", help="movielens-100k, movielens-latest-small, movielens-25m or obd-sample")
+    fetch.add_argument(
+        "--dir", default=None, help="install into DIR/NAME (default: $RECBANDIT_DATA, else ~/.cache/recbandit)"
+    )
+    fetch.add_argument("--sha256", default=None, help="expected SHA-256 of the archive (replaces the pinned one)")
+    fetch.add_argument("--force", action="store_true", help="download again and replace an existing copy")
+    fetch.add_argument("--quiet", action="store_true", help="no progress output")
+    fetch.set_defaults(func=cmd_data_fetch)
     return parser
 
 

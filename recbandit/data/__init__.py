@@ -1,6 +1,10 @@
-"""Data: logged interactions (the LoggedData contract), loaders, and the synthetic default."""
+"""Data: logged interactions (the LoggedData contract), loaders, verified downloads, the synthetic default."""
 
+from recbandit.data.detect import load
+from recbandit.data.fetch import fetch
 from recbandit.data.logged import DataError, Interactions, Items, LoggedData, Users
+from recbandit.data.movielens import load_movielens
+from recbandit.data.plain import load_plain
 from recbandit.data.synthetic import SyntheticCatalogue, SyntheticConfig, make_catalogue
 
 __all__ = [
@@ -11,5 +15,9 @@ __all__ = [
     "SyntheticCatalogue",
     "SyntheticConfig",
     "Users",
+    "fetch",
+    "load",
+    "load_movielens",
+    "load_plain",
     "make_catalogue",
 ]
