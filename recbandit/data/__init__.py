@@ -1,7 +1,6 @@
 """Data: logged interactions (the LoggedData contract), loaders, verified downloads, the synthetic default."""
 
 from recbandit.data.detect import load
-from recbandit.data.fetch import fetch
 from recbandit.data.logged import DataError, Interactions, Items, LoggedData, Users
 from recbandit.data.movielens import load_movielens
 from recbandit.data.plain import load_plain
@@ -15,7 +14,6 @@ __all__ = [
     "SyntheticCatalogue",
     "SyntheticConfig",
     "Users",
-    "fetch",
     "load",
     "load_movielens",
     "load_plain",
