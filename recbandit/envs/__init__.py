@@ -1,4 +1,12 @@
-"""Gymnasium envs that simulate users; importing this registers the ``recbandit/...`` ids."""
+"""Gymnasium envs that simulate users; importing this registers the ``recbandit/...`` ids.
+
+The logged-data envs and the fitted user models (``MovieLensBanditEnv``,
+``OBDBanditEnv``, ``fit_logistic_mf``, ...) are imported on first use: they need pandas
+and torch, which a plain ``import recbandit`` does not load.
+"""
+
+from importlib import import_module
+from typing import Any
 
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
@@ -8,13 +16,44 @@ from recbandit.envs.user_models import LatentFactorUserModel, UserModel
 
 register_envs()
 
+#: Lazily imported names -> their module.
+_LAZY = {
+    "DatasetNotFoundError": "recbandit.envs.fitted",
+    "FittedUserModel": "recbandit.envs.fitted",
+    "LogisticMFConfig": "recbandit.envs.fitted",
+    "fit_logistic_mf": "recbandit.envs.fitted",
+    "MovieLensBanditEnv": "recbandit.envs.movielens",
+    "MovieLensBatchedEnv": "recbandit.envs.movielens",
+    "MovieLens100KBanditEnv": "recbandit.envs.movielens",
+    "MovieLens100KBatchedEnv": "recbandit.envs.movielens",
+    "OBDBanditEnv": "recbandit.envs.obd",
+    "OBDBatchedEnv": "recbandit.envs.obd",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'recbandit.envs' has no attribute {name!r}")
+
+
 __all__ = [
     "ENVS",
     "BanditEnv",
     "BanditProblem",
     "BatchedBanditEnv",
+    "DatasetNotFoundError",
+    "FittedUserModel",
     "LatentFactorUserModel",
+    "LogisticMFConfig",
+    "MovieLens100KBanditEnv",
+    "MovieLens100KBatchedEnv",
+    "MovieLensBanditEnv",
+    "MovieLensBatchedEnv",
+    "OBDBanditEnv",
+    "OBDBatchedEnv",
     "UserModel",
+    "fit_logistic_mf",
     "make_env",
     "register_envs",
 ]

@@ -33,6 +33,9 @@ class BanditProblem:
         cold_window: an item that arrived after decision 0 is flagged cold for this many
             decisions after its arrival.
         user_weights: float64[n_users] arrival probabilities of users; ``None`` = uniform.
+        user_schedule: int64[n] users in arrival order: decision ``t`` serves user
+            ``user_schedule[t % n]`` (a logged sequence of arrivals, replayed cyclically);
+            ``None`` = users drawn at random (``user_weights``). Not both.
         name: short description recorded in results.
     """
 
@@ -43,6 +46,7 @@ class BanditProblem:
     item_arrival: np.ndarray | None = None
     cold_window: int = 1000
     user_weights: np.ndarray | None = None
+    user_schedule: np.ndarray | None = None
     name: str = "bandit"
     _order: np.ndarray = field(init=False, repr=False)
     _sorted_arrival: np.ndarray = field(init=False, repr=False)
@@ -72,6 +76,20 @@ class BanditProblem:
             if w.shape != (self.user_model.n_users,) or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
                 raise ValueError("user_weights must be n_users non-negative finite numbers with a positive sum")
             self._user_cdf = np.cumsum(w / w.sum())
+        if self.user_schedule is not None:
+            if self.user_weights is not None:
+                raise ValueError("give user_weights or user_schedule, not both")
+            sched = np.asarray(self.user_schedule)
+            n_users = self.user_model.n_users
+            if (
+                sched.ndim != 1
+                or len(sched) == 0
+                or not np.issubdtype(sched.dtype, np.integer)
+                or (sched < 0).any()
+                or (sched >= n_users).any()
+            ):
+                raise ValueError(f"user_schedule must be a non-empty 1-d array of user indices in [0, {n_users})")
+            self.user_schedule = sched.astype(np.int64)
 
     @property
     def user_dim(self) -> int:
@@ -108,10 +126,15 @@ class BanditProblem:
     def draw(self, rng: np.random.Generator, t: int, batch: int) -> tuple[np.ndarray, np.ndarray]:
         """Draw ``batch`` arriving users and K distinct available candidates for each.
 
+        The users of decisions ``t .. t + batch - 1`` come from ``user_schedule`` when there
+        is one (no random draw), else from ``rng``.
+
         Returns:
             users int64[B] and candidates int64[B, K] (item indices).
         """
-        if self._user_cdf is None:
+        if self.user_schedule is not None:
+            users = self.user_schedule[(t + np.arange(batch)) % len(self.user_schedule)]
+        elif self._user_cdf is None:
             users = rng.integers(self.user_model.n_users, size=batch)
         else:
             users = np.searchsorted(self._user_cdf, rng.random(batch), side="right")

@@ -15,6 +15,18 @@ ENVS: dict[str, tuple[str, str]] = {
         "recbandit.envs.synthetic:SyntheticBanditEnv",
         "recbandit.envs.synthetic:SyntheticBatchedEnv",
     ),
+    "recbandit/MovieLens-v0": (
+        "recbandit.envs.movielens:MovieLensBanditEnv",
+        "recbandit.envs.movielens:MovieLensBatchedEnv",
+    ),
+    "recbandit/MovieLens100K-v0": (
+        "recbandit.envs.movielens:MovieLens100KBanditEnv",
+        "recbandit.envs.movielens:MovieLens100KBatchedEnv",
+    ),
+    "recbandit/OBD-v0": (
+        "recbandit.envs.obd:OBDBanditEnv",
+        "recbandit.envs.obd:OBDBatchedEnv",
+    ),
 }
 
 

@@ -1,0 +1,416 @@
+"""MovieLens-v0 and MovieLens100K-v0: users and films of a MovieLens log, a fitted ground truth.
+
+The build (``movielens_problem``) is: load the folder (``load_movielens``), split the log
+at the ``split_quantile`` time quantile, fit the logistic MF user model on the earlier
+rows (``fit_logistic_mf``), and turn the later rows (the evaluation period) into the
+env's timeline of arrivals. Built problems are cached per process, keyed by the settings.
+
+Time. Decision ``t`` happens at the time of the ``t``-th rating of the evaluation period
+(in log order). A film becomes a candidate at the first decision whose time is at or
+after its availability, ``min(release date, first rating)`` (``Items.first_seen`` and
+the log); films available before the split are there from decision 0. After the last
+evaluation rating (decision ``n_eval``) every film is available and the arrivals replay
+(``user_arrival="log"``) from the start.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recbandit._validation import check_choice, check_float, check_int
+from recbandit.data.logged import LoggedData
+from recbandit.data.movielens import load_movielens
+from recbandit.encoders.base import Encoder
+from recbandit.encoders.bow import HashingBowEncoder
+from recbandit.envs.bandit import BanditEnv
+from recbandit.envs.batched import BatchedBanditEnv
+from recbandit.envs.contexts import PCAContexts
+from recbandit.envs.fitted import (
+    LogisticMFConfig,
+    feature_block,
+    find_data_folder,
+    fit_logistic_mf,
+)
+from recbandit.envs.problem import BanditProblem
+
+USER_ARRIVALS = ("log", "activity")
+USER_CONTEXTS = ("auto", "profile", "history")
+#: Arrival decision of an item that never becomes available (no date and no rating).
+NEVER = 2**62
+
+
+@dataclass(frozen=True)
+class MovieLensEnvConfig:
+    """Knobs of the MovieLens envs (the fit's knobs are in ``fit``).
+
+    Attributes:
+        path: the dataset folder (resolved, absolute).
+        k: candidates per user.
+        context_dim: dimension of the PCA contexts agents see.
+        rating_threshold: a rating at or above this is a like (reward 1).
+        split_quantile: the log splits at this time quantile: the user model is fitted on
+            the rows before, the rows after are the evaluation period (the env's timeline).
+        user_arrival: "log" (users in the evaluation period's order) or "activity" (users
+            drawn i.i.d. with probability proportional to their number of ratings in the log).
+        user_context: "profile" (profile text + user features, where the data has them),
+            "history" (mean context of the films the user liked in the training period; 0
+            for users without), or "auto" (profile where there is user text, else history).
+        cold_window: decisions during which a newly arrived film is flagged cold.
+        encoder_dim: dimension of the default ``HashingBowEncoder``.
+        fit: the user model's fit settings.
+    """
+
+    path: str
+    k: int = 10
+    context_dim: int = 12
+    rating_threshold: float = 4.0
+    split_quantile: float = 0.8
+    user_arrival: str = "log"
+    user_context: str = "auto"
+    cold_window: int = 1000
+    encoder_dim: int = 256
+    fit: LogisticMFConfig = field(default_factory=LogisticMFConfig)
+
+    def __post_init__(self) -> None:
+        check_int("k", self.k, min_value=2)
+        check_int("context_dim", self.context_dim, min_value=1)
+        check_float("rating_threshold", self.rating_threshold)
+        check_float("split_quantile", self.split_quantile, min_value=0.0, max_value=1.0, min_inclusive=False,
+                    max_inclusive=False)  # fmt: skip
+        check_choice("user_arrival", self.user_arrival, USER_ARRIVALS)
+        check_choice("user_context", self.user_context, USER_CONTEXTS)
+        check_int("cold_window", self.cold_window, min_value=0)
+        check_int("encoder_dim", self.encoder_dim, min_value=1)
+
+
+_ENV_FIELDS = {f.name for f in fields(MovieLensEnvConfig)} - {"path", "fit"}
+#: Fit settings accepted as env keyword arguments (``fit_seed`` is ``LogisticMFConfig.seed``).
+_FIT_FIELDS = {f.name for f in fields(LogisticMFConfig)} - {"seed"} | {"fit_seed"}
+
+
+def make_config(path: str | Path, env_name: str = "MovieLens-v0", **kwargs: Any) -> MovieLensEnvConfig:
+    """Split flat keyword arguments between the env and the fit configs."""
+    unknown = set(kwargs) - _ENV_FIELDS - _FIT_FIELDS
+    if unknown:
+        allowed = ", ".join(sorted(_ENV_FIELDS | _FIT_FIELDS | {"path", "encoder"}))
+        raise ValueError(f"unknown {env_name} argument(s) {sorted(unknown)}; allowed: {allowed}")
+    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in kwargs.items() if k in _FIT_FIELDS}
+    env_kw = {k: v for k, v in kwargs.items() if k in _ENV_FIELDS}
+    return MovieLensEnvConfig(path=str(Path(path).resolve()), fit=LogisticMFConfig(**fit_kw), **env_kw)
+
+
+def config_dict(config: MovieLensEnvConfig) -> dict[str, Any]:
+    """Flat JSON-ready view of a configuration."""
+    flat = asdict(config)
+    flat.update(flat.pop("fit"))
+    return flat
+
+
+def movielens_problem(
+    config: MovieLensEnvConfig, encoder: Encoder | None = None
+) -> tuple[BanditProblem, dict[str, Any]]:
+    """Build (or fetch from the per-process cache) the problem and its fit report."""
+    if encoder is None:
+        return _cached_problem(config)
+    return _build_problem(config, encoder)
+
+
+@lru_cache(maxsize=8)
+def _cached_problem(config: MovieLensEnvConfig) -> tuple[BanditProblem, dict[str, Any]]:
+    return _build_problem(config, HashingBowEncoder(dim=config.encoder_dim))
+
+
+@lru_cache(maxsize=2)
+def _load(path: str, rating_threshold: float) -> LoggedData:
+    return load_movielens(path, rating_threshold=rating_threshold)
+
+
+def item_availability(data: LoggedData) -> np.ndarray:
+    """float64[n_items]: when each item can first be recommended, Unix seconds (NaN = never).
+
+    ``min(first_seen, first rating)``: a release date after the item's first rating
+    (MovieLens 100K has a few) does not hide a film that users were already rating.
+    """
+    n = len(data.items)
+    first = np.full(n, np.inf)
+    np.minimum.at(first, data.interactions.item, data.interactions.timestamp)
+    seen = data.items.first_seen if data.items.first_seen is not None else np.full(n, np.nan)
+    avail = np.fmin(np.where(np.isinf(first), np.nan, first), seen)
+    return avail
+
+
+def decision_arrival(avail_time: np.ndarray, timeline: np.ndarray) -> np.ndarray:
+    """int64[n_items]: each item's first decision whose time is at or after its availability.
+
+    Args:
+        avail_time: float64[n_items] availability times (NaN = never available).
+        timeline: float64[T] sorted times of the decisions.
+
+    Returns:
+        0 for items available before the timeline starts, ``NEVER`` for NaN.
+    """
+    arrival = np.searchsorted(timeline, np.nan_to_num(avail_time, nan=np.inf), side="left").astype(np.int64)
+    arrival[np.isnan(avail_time)] = NEVER
+    return arrival
+
+
+def _build_problem(config: MovieLensEnvConfig, encoder: Encoder) -> tuple[BanditProblem, dict[str, Any]]:
+    data = _load(config.path, config.rating_threshold)
+    if config.k > len(data.items):
+        raise ValueError(f"k must be at most the number of films ({len(data.items)}), got {config.k}")
+    split = data.time_quantile(config.split_quantile)
+    train, test = data.split_by_time(split)
+    if len(test.interactions) == 0:
+        raise ValueError(f"split_quantile {config.split_quantile} leaves no evaluation period")
+
+    # Item side: text embedding + genre block; contexts are its PCA (no rewards involved).
+    item_emb = encoder.encode(data.items.text)
+    genres = feature_block(data.items.features) if data.items.features is not None else None
+    item_raw = item_emb if genres is None else np.hstack([item_emb, genres])
+    # User side for the model: the users' features (100K: age, gender, occupation).
+    user_side = feature_block(data.users.features) if data.users.features is not None else None
+
+    model = fit_logistic_mf(data, split, config.fit, item_side=item_raw, user_side=user_side)
+    item_ctx = PCAContexts(min(config.context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)
+    mode = config.user_context
+    if mode == "auto":
+        mode = "profile" if data.users.text is not None else "history"
+    if mode == "profile":
+        user_ctx = _profile_contexts(data, encoder, config.context_dim)
+    else:
+        user_ctx = _history_contexts(train, item_ctx)
+
+    te = test.interactions
+    order = np.argsort(te.timestamp, kind="stable")  # LoggedData rows are in time order already
+    timeline, eval_users = te.timestamp[order], te.user[order]
+    arrival = decision_arrival(item_availability(data), timeline)
+    schedule = weights = None
+    if config.user_arrival == "log":
+        schedule = eval_users
+        arrivals = eval_users
+    else:
+        weights = np.bincount(data.interactions.user, minlength=len(data.users)).astype(np.float64)
+        arrivals = data.interactions.user
+    known = np.isin(arrivals, train.interactions.user)
+    problem = BanditProblem(
+        user_model=model,
+        user_contexts=user_ctx,
+        item_contexts=item_ctx,
+        k=config.k,
+        item_arrival=arrival,
+        cold_window=config.cold_window,
+        user_weights=weights,
+        user_schedule=schedule,
+        name=f"{data.name}({encoder.name})",
+    )
+    report = dict(model.fit_report)
+    report["simulation"] = {
+        "dataset": data.name,
+        "source": data.source,
+        "encoder": encoder.name,
+        "user_arrival": config.user_arrival,
+        "user_context": mode,
+        "timeline_decisions": len(timeline),
+        "timeline": [float(timeline[0]), float(timeline[-1])],
+        "items_at_start": problem.n_available(0),
+        "items_arriving": int(((arrival > 0) & (arrival < NEVER)).sum()),
+        "items_never": int((arrival == NEVER).sum()),
+        "known_user_share": float(known.mean()),
+    }
+    return problem, report
+
+
+def _profile_contexts(data: LoggedData, encoder: Encoder, dim: int) -> np.ndarray:
+    """Profile text (through ``encoder``) + user feature block, PCA over the users."""
+    parts = [encoder.encode(data.users.text)] if data.users.text is not None else []
+    if data.users.features is not None:
+        parts.append(feature_block(data.users.features))
+    if not parts:
+        raise ValueError(f"user_context='profile' needs user text or features, and {data.name} has neither")
+    raw = np.hstack(parts)
+    return PCAContexts(min(dim, *raw.shape)).fit(raw).transform(raw)
+
+
+def _history_contexts(train: LoggedData, item_ctx: np.ndarray) -> np.ndarray:
+    """Mean context of each user's liked films in the training period (0 for users with none)."""
+    inter = train.interactions
+    liked = train.binary_reward() > 0
+    n_users = len(train.users)
+    sums = np.zeros((n_users, item_ctx.shape[1]))
+    np.add.at(sums, inter.user[liked], item_ctx[inter.item[liked]])
+    counts = np.bincount(inter.user[liked], minlength=n_users)
+    return (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+
+def _resolve(env_name: str, path: str | Path | None) -> Path:
+    """The data folder of an env id: ``path`` for MovieLens-v0 (required), searched for 100K."""
+    if env_name == "MovieLens100K-v0":
+        return find_movielens_100k(path)
+    if path is None:
+        raise ValueError(f"{env_name} needs path= (a MovieLens folder); MovieLens100K-v0 finds its own")
+    return find_data_folder(path, "movielens", "ml-100k")
+
+
+class MovieLensBanditEnv(BanditEnv):
+    """MovieLens-v0: films recommended to MovieLens users, one user per step.
+
+    ## Description
+    Any MovieLens folder (100K format: ``u.data``, ``u.item``, ``u.user``; CSV format of
+    ml-latest(-small), 20M, 25M, 32M: ``ratings.csv``, ``movies.csv``), given as
+    ``path=``. The log is split at the ``split_quantile`` time quantile: the user model is
+    fitted on the ratings before the split; the env replays the evaluation period after
+    it. Decision ``t`` is at the time of the ``t``-th evaluation rating; each step a user
+    arrives (``user_arrival``: that rating's user, or a user drawn in proportion to their
+    number of ratings) and K distinct candidates are drawn uniformly from the films
+    available by then (released, or already rated, by that time), not only films the user
+    rated. Past the last evaluation rating every film is available and "log" arrivals
+    replay from the start.
+
+    ## User model (ground truth)
+    Logistic matrix factorisation with side features (``recbandit.envs.fitted``), fitted
+    on the training period only: ``p(like | u, i) = sigmoid(b0 + bu_u + bi_i + <P_u + s_u A,
+    Q_i + x_i B>)`` with ``x_i`` the film's text embedding (``"Title (year) — genres"``)
+    plus genres and ``s_u`` the user's features (100K: age, gender, occupation). A user or
+    film without training ratings is scored from its side features alone. It is the
+    probability that the user likes the film *given that they watch it* (fitted on
+    observed ratings only; unrated films are not treated as dislikes). ``fit_report`` has
+    its held-out AUC / log loss on the evaluation period next to a popularity baseline.
+
+    ## Action Space
+    ``Discrete(k)``.
+
+    ## Observation Space
+    ``Dict``: ``user`` float32[d_u], ``items`` float32[k, d_i], ``item_ids`` int64[k].
+    Item contexts: the film's text through the encoder (default ``HashingBowEncoder``)
+    plus its genres, reduced to ``context_dim`` by PCA over the films. User contexts
+    (``user_context``): the profile sentence through the same encoder plus the user
+    features, PCA over the users (100K), or the mean context of the films the user liked
+    in the training period (CSV format; zero for users without).
+
+    ## Rewards
+    Bernoulli(p(like)) of the chosen film (like = rating >= ``rating_threshold``).
+
+    ## Starting State
+    Decision 0 (the first evaluation rating's time): the films available by then.
+
+    ## Episode End
+    Never (a continuing stream of users); use the runner's horizon or ``TimeLimit``.
+
+    ## Arguments
+    ``path`` (required), ``k`` (10), ``context_dim`` (12), ``rating_threshold`` (4.0),
+    ``split_quantile`` (0.8), ``user_arrival`` ("log" | "activity"), ``user_context``
+    ("auto" | "profile" | "history"), ``cold_window`` (1000), ``encoder_dim`` (256),
+    ``encoder`` (None = ``HashingBowEncoder(encoder_dim)``; a given encoder skips the
+    per-process cache), and the fit's ``factors``, ``l2``, ``l2_side``, ``lr``,
+    ``max_epochs``, ``patience``, ``val_fraction``, ``refit``, ``user_ids``,
+    ``item_ids``, ``init_std``, ``fit_seed``. ``info`` as ``BanditEnv``.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    env_name = "MovieLens-v0"
+
+    def __init__(self, path: str | Path | None = None, encoder: Encoder | None = None, **kwargs: Any) -> None:
+        self.config = make_config(_resolve(self.env_name, path), env_name=self.env_name, **kwargs)
+        problem, report = movielens_problem(self.config, encoder)
+        self.fit_report = copy.deepcopy(report)
+        super().__init__(problem)
+
+
+class MovieLensBatchedEnv(BatchedBanditEnv):
+    """MovieLens-v0 with ``batch_size`` users per step (see ``MovieLensBanditEnv``, ``BatchedBanditEnv``)."""
+
+    env_name = "MovieLens-v0"
+
+    def __init__(
+        self,
+        batch_size: int = 256,
+        path: str | Path | None = None,
+        encoder: Encoder | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.config = make_config(_resolve(self.env_name, path), env_name=self.env_name, **kwargs)
+        problem, report = movielens_problem(self.config, encoder)
+        self.fit_report = copy.deepcopy(report)
+        super().__init__(problem, batch_size=batch_size)
+
+
+def find_movielens_100k(path: str | Path | None = None) -> Path:
+    """The MovieLens 100K folder.
+
+    ``path`` if given, else the first of ``$RECBANDIT_DATA/movielens-100k``, the shared
+    data folder of the checkout (``../shared/data/ml-100k``) and the user cache.
+
+    Raises:
+        DatasetNotFoundError: none found (the message says to run
+            ``recbandit data fetch movielens-100k``).
+    """
+    return find_data_folder(path, "movielens-100k", "ml-100k")
+
+
+class MovieLens100KBanditEnv(MovieLensBanditEnv):
+    """MovieLens100K-v0: ``MovieLens-v0`` on MovieLens 100K, found without ``path=``.
+
+    ## Description
+    As ``MovieLens-v0`` on MovieLens 100K (GroupLens, 1998: 100,000 ratings 1-5 of 1,682
+    films by 943 users, 1997-09 to 1998-04). The folder is ``path=`` if given, else
+    ``$RECBANDIT_DATA/movielens-100k``, the checkout's shared data folder
+    (``../shared/data/ml-100k``), or the user cache; if none exists the env raises
+    ``DatasetNotFoundError`` saying to run ``recbandit data fetch movielens-100k``.
+    With the defaults the user model is fitted on the first 80% of the ratings
+    (to 1998-03-07) and decisions follow the 20,001 later ratings. 85% of those come from
+    users with no training ratings, so with ``user_arrival="log"`` most users are
+    simulated from their age, gender and occupation; ``user_arrival="activity"`` draws
+    users over the whole log (83% of draws are users the model has ratings of).
+
+    ## User model (ground truth)
+    See ``MovieLensBanditEnv``; ``fit_report`` holds the held-out figures.
+
+    ## Action Space
+    ``Discrete(k)``.
+
+    ## Observation Space
+    As ``MovieLensBanditEnv``; user contexts are the profile sentence ("A 24-year-old male
+    technician.") through the encoder plus age, gender and occupation, PCA over the users.
+
+    ## Rewards
+    Bernoulli(p(like)), like = rating >= 4 by default.
+
+    ## Starting State
+    Decision 0 at 1998-03-07; the films available by then.
+
+    ## Episode End
+    Never; use the runner's horizon or ``TimeLimit``.
+
+    ## Arguments
+    As ``MovieLensBanditEnv``, with ``path`` optional.
+
+    ## Version History
+    * v0: initial version.
+    """
+
+    env_name = "MovieLens100K-v0"
+
+
+class MovieLens100KBatchedEnv(MovieLensBatchedEnv):
+    """MovieLens100K-v0 with ``batch_size`` users per step (see ``MovieLens100KBanditEnv``)."""
+
+    env_name = "MovieLens100K-v0"
+
+
+__all__ = [
+    "MovieLens100KBanditEnv",
+    "MovieLens100KBatchedEnv",
+    "MovieLensBanditEnv",
+    "MovieLensBatchedEnv",
+    "MovieLensEnvConfig",
+    "find_movielens_100k",
+    "movielens_problem",
+]
