@@ -306,10 +306,6 @@ def test_registered_obd_env() -> None:
         env = make_env("recbandit/OBD-v0", batch_size=64, campaign="men")
     except DatasetNotFoundError as exc:
         pytest.skip(f"OBD data not found: {exc}")
-    except ModuleNotFoundError as exc:
-        if exc.name != "recbandit.data.obd":
-            raise
-        pytest.skip("the OBD loader recbandit.data.obd is not installed")
     obs, _ = env.reset(seed=0)
     assert obs["items"].shape[:2] == (64, 34)
     assert env.fit_report["simulation"]["campaign"] == "men"

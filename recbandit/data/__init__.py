@@ -3,6 +3,7 @@
 from recbandit.data.detect import load
 from recbandit.data.logged import DataError, Interactions, Items, LoggedData, Users
 from recbandit.data.movielens import load_movielens
+from recbandit.data.obd import load_obd
 from recbandit.data.plain import load_plain
 from recbandit.data.synthetic import SyntheticCatalogue, SyntheticConfig, make_catalogue
 
@@ -16,6 +17,7 @@ __all__ = [
     "Users",
     "load",
     "load_movielens",
+    "load_obd",
     "load_plain",
     "make_catalogue",
 ]
