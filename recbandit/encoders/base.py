@@ -18,7 +18,11 @@ class Encoder(Protocol):
     """
 
     dim: int
-    name: str
+
+    @property
+    def name(self) -> str:
+        """Short identifier recorded in results (a plain attribute satisfies it too)."""
+        ...
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode ``N`` texts.

@@ -27,7 +27,7 @@ import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -231,15 +231,17 @@ class TextEncoder:
         fingerprint: SHA-256 of the model's weight files, config and tokenizer files.
         cost: :class:`CostAccumulator` over every ``encode`` call.
         last_cost: :class:`ComputeRecord` of the latest call.
-        mode: ``"frozen"``; fine-tuned encoders set their own mode and
-            :meth:`adapter_fingerprint`, which enter the cache key.
+        mode: ``"frozen"``; fine-tuned encoders (:mod:`recbandit.encoders.finetune`) set their
+            own mode and :meth:`adapter_fingerprint`, which enter the cache key.
+        model_source: what was passed as ``model`` (``None`` for the default model, else the
+            folder or hub id as given), so that a saved fine-tuned encoder can reload its base.
 
     Raises:
         ValueError: an argument is out of range, or the model cannot be found or loaded (the
             message names the model and what was looked for).
     """
 
-    mode: ClassVar[str] = "frozen"
+    mode: str = "frozen"
 
     def __init__(
         self,
@@ -278,6 +280,7 @@ class TextEncoder:
         self.revision = revision
 
         folder, label = self._load(model, revision, hf_cache_dir, attn_implementation)
+        self.model_source: str | None = None if model is None else os.fspath(model)
         self.model_folder = folder
         self.model_label = label
         self.fingerprint = model_fingerprint(folder)
