@@ -23,3 +23,17 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "decisions/s" in proc.stdout
     assert out.exists() and out.stat().st_size > 0
+
+
+def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
+    out = tmp_path / "session"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "session.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "| myopic oracle (true state) |" in proc.stdout and "| ppo | 1 | 3,200 |" in proc.stdout
+    assert (out / "summary.md").stat().st_size > 0 and (out / "session_curves.png").stat().st_size > 5000
+    assert len(list(out.glob("session__*.json"))) == 4

@@ -21,20 +21,17 @@ SHARED = Path(os.environ.get("RECBANDIT_SHARED_DATA") or Path(__file__).resolve(
 #: Arguments per id for the contract tests (the logged-data envs take their data's size).
 ENV_KWARGS: dict[str, dict] = {
     "recbandit/Synthetic-v0": SMALL,
+    "recbandit/Session-v0": SMALL,
     "recbandit/MovieLens-v0": {"path": str(SHARED / "ml-100k")},
 }
 
 
 def make_or_skip(env_id: str, batch_size: int | None) -> gym.Env:
-    """The env, or a skip naming what is missing when its logged data (or loader) is absent."""
+    """The env, or a skip naming what is missing when its logged data is absent."""
     try:
         return make_env(env_id, batch_size=batch_size, **ENV_KWARGS.get(env_id, {}))
     except DatasetNotFoundError as exc:
         pytest.skip(f"{env_id}: data not found: {exc}")
-    except ModuleNotFoundError as exc:
-        if exc.name != "recbandit.data.obd":
-            raise
-        pytest.skip(f"{env_id}: its loader recbandit.data.obd is not installed")
 
 
 @pytest.mark.parametrize("env_id", list(ENVS))

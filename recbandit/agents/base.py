@@ -89,6 +89,21 @@ class Agent(ABC):
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Learn from the rewards float64[B] of ``actions`` int64[B] taken on ``obs``."""
 
+    def end_episodes(self, final_obs: Obs, terminated: np.ndarray, truncated: np.ndarray) -> None:  # noqa: B027
+        """Hear that some users' episodes ended with the decision just passed to ``update``.
+
+        The runner calls it, after ``update``, when an episodic env (a session env) ends
+        the episode of at least one user of the batch; the next ``act`` then sees those
+        users' replacements. Bandit agents ignore it (to them every decision stands alone);
+        agents that bootstrap values (the SB3 adapters) need it.
+
+        Args:
+            final_obs: the batch's observation after the step (leading dimension B); only
+                the rows whose episode ended are meaningful.
+            terminated: bool[B], the episode ended for good (e.g. the user left).
+            truncated: bool[B], the episode was cut short (e.g. a session length cap).
+        """
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
         return f"{type(self).__name__}({args})"

@@ -27,6 +27,14 @@ ENVS: dict[str, tuple[str, str]] = {
         "recbandit.envs.obd:OBDBanditEnv",
         "recbandit.envs.obd:OBDBatchedEnv",
     ),
+    "recbandit/Session-v0": (
+        "recbandit.envs.session:SyntheticSessionEnv",
+        "recbandit.envs.session:SyntheticBatchedSessionEnv",
+    ),
+    "recbandit/SessionMovieLens100K-v0": (
+        "recbandit.envs.session:MovieLens100KSessionEnv",
+        "recbandit.envs.session:MovieLens100KBatchedSessionEnv",
+    ),
 }
 
 

@@ -1,0 +1,88 @@
+"""Coverage, intra-list diversity, novelty and session metrics against hand-computed values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recbandit.evaluation.metrics import (
+    catalogue_coverage,
+    diversity_metrics,
+    intra_list_diversity,
+    novelty,
+    session_metrics,
+)
+
+R2 = 1 / np.sqrt(2)
+# item 0 = x, item 1 = y, item 2 = (x + y) scaled (cosine 1/sqrt2 with both), item 3 = zero vector
+EMB = np.array([[1.0, 0.0], [0.0, 3.0], [2.0, 2.0], [0.0, 0.0]])
+
+
+def test_coverage_counts_distinct_items_over_catalogue() -> None:
+    assert catalogue_coverage(np.array([0, 1, 1, 3]), 5) == pytest.approx(3 / 5)
+    assert catalogue_coverage(np.array([4, 4, 4]), 5) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="n_items must be > 0"):
+        catalogue_coverage(np.array([0]), 0)
+
+
+def test_novelty_is_share_of_first_time_user_item_pairs() -> None:
+    # pairs (u0, i2) (u0, i2) (u1, i2) (u0, i3): the second is a repeat -> 3 of 4 are novel
+    assert novelty(np.array([2, 2, 2, 3]), np.array([0, 0, 1, 0])) == pytest.approx(0.75)
+    assert novelty(np.array([5, 5, 5]), np.array([7, 7, 7])) == pytest.approx(1 / 3)
+    assert novelty(np.array([1, 2, 3]), np.array([0, 0, 0])) == 1.0
+
+
+@pytest.mark.parametrize(
+    "items, expected",
+    [
+        ([0, 1], 1.0),  # orthogonal
+        ([0, 0], 0.0),  # a repeat
+        ([0, 2], 1 - R2),  # 45 degrees; norms do not matter
+        ([0, 1, 2], (1 + 2 * (1 - R2)) / 3),  # mean over the three pairs
+        ([0, 3], 1.0),  # a zero embedding is at distance 1
+    ],
+)
+def test_intra_list_diversity_of_one_list(items: list[int], expected: float) -> None:
+    got = intra_list_diversity(np.array(items), np.zeros(len(items), np.int64), EMB)
+    assert got == pytest.approx(expected, abs=1e-12)
+
+
+def test_intra_list_diversity_averages_lists_and_skips_singletons() -> None:
+    items = np.array([0, 1, 0, 0, 2])
+    groups = np.array([10, 10, 20, 20, 30])  # lists: {0,1} -> 1, {0,0} -> 0, {2} -> no pair
+    assert intra_list_diversity(items, groups, EMB) == pytest.approx(0.5)
+    assert np.isnan(intra_list_diversity(np.array([0, 1]), np.array([1, 2]), EMB))
+
+
+def test_diversity_metrics_group_by_session_else_by_user() -> None:
+    items = np.array([0, 1, 0, 2])
+    users = np.array([0, 0, 1, 1])
+    by_session = diversity_metrics(items, users, np.array([5, 6, 5, 6]), EMB, n_items=4)
+    # sessions 5: {0, 0} -> 0; 6: {1, 2} -> 1 - 1/sqrt2
+    assert by_session["diversity_over"] == "session"
+    assert by_session["diversity"] == pytest.approx((0 + 1 - R2) / 2)
+    by_user = diversity_metrics(items, users, np.full(4, -1), EMB, n_items=4)
+    # users 0: {0, 1} -> 1; 1: {0, 2} -> 1 - 1/sqrt2
+    assert by_user["diversity_over"] == "user"
+    assert by_user["diversity"] == pytest.approx((1 + 1 - R2) / 2)
+    assert by_user["coverage"] == pytest.approx(3 / 4) and by_user["distinct_items"] == 3
+    assert by_user["novelty"] == 1.0
+    bare = diversity_metrics(items, users)
+    assert bare["coverage"] is None and bare["diversity"] is None and bare["novelty"] == 1.0
+
+
+def test_session_metrics_completed_sessions_and_curve() -> None:
+    rewards = np.array([1, 0, 1, 1, 0, 1, 1], dtype=float)
+    sessions = np.array([0, 0, 1, 0, 1, 2, 2])
+    ends = np.array([0, 0, 0, 1, 1, 0, 0], dtype=bool)
+    out = session_metrics(rewards, sessions, ends, windows=2)
+    assert out is not None
+    # session 0: decisions 0, 1, 3 -> return 2, length 3, ends at 3; session 1: 2, 4 -> 1, 2, ends at 4;
+    # session 2 is still running at the horizon and is left out.
+    assert out["completed"] == 2 and out["unfinished"] == 1
+    assert out["mean_return"] == pytest.approx(1.5) and out["mean_length"] == pytest.approx(2.5)
+    # windows [0, 4) and [4, 7)
+    assert out["curve"] == {"t": [4, 7], "mean_return": [2.0, 1.0], "mean_length": [3.0, 2.0], "sessions": [1, 1]}
+    assert session_metrics(rewards, np.full(7, -1), ends) is None
+    none_done = session_metrics(rewards, sessions, np.zeros(7, bool), windows=2)
+    assert none_done is not None and none_done["mean_return"] is None and none_done["curve"]["sessions"] == [0, 0]
