@@ -1,11 +1,16 @@
 # Two commands do all set-up on a fresh machine:
-#   make demo  - create .venv if absent, install recbandit, run the main job on the embedded default
+#   make demo  - create .venv if absent, install recbandit, run the main job on the embedded default:
+#                every agent on language-model (all-MiniLM-L6-v2) contexts, the context-reading
+#                agents again on bag-of-words contexts, then the table and the plot of all runs
 #   make test  - same install, then the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.recbandit-installed
 DEMO_AGENTS := random,eps-greedy,ucb1,ts,linucb-disjoint,lints-disjoint,linucb-shared,lints-shared
+DEMO_BOW_AGENTS := linucb-shared,lints-shared
+DEMO_RUN := $(VENV)/bin/recbandit run --env recbandit/Synthetic-v0 --seeds 3 --horizon 20000 --workers 2 \
+	--out runs/demo --no-plot --no-table
 
 .PHONY: install demo test bench clean
 
@@ -20,8 +25,11 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/recbandit run --env recbandit/Synthetic-v0 --agents $(DEMO_AGENTS) \
-		--seeds 3 --horizon 20000 --workers 2 --out runs/demo
+	# MiniLM contexts: the catalogue is encoded once into the embedding cache, every run reads it.
+	$(DEMO_RUN) --env-arg encoder=minilm --agents $(DEMO_AGENTS)
+	$(DEMO_RUN) --env-arg encoder=bow --agents $(DEMO_BOW_AGENTS)
+	$(VENV)/bin/recbandit summary runs/demo
+	$(VENV)/bin/recbandit plot runs/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -103,6 +103,8 @@ class Args:
     """torch CPU threads (default: torch's default, the number of physical cores)"""
     quick: bool = False
     """smoke run: 256 fit rows, 128 validation rows, 1 epoch; writes nothing unless --out is given"""
+    save_dir: Path | None = None
+    """also save each tuned encoder to SAVE_DIR/MODE (safetensors + manifest; usable as encoder=tuned:SAVE_DIR/MODE)"""
     out: Path | None = None
     """results JSON (default benchmarks/results/finetune.json; none with --quick)"""
 
@@ -175,6 +177,8 @@ def main(args: Args) -> dict[str, Any]:
         lr = args.lr_lora if mode == "lora" else args.lr_top_k
         enc, report = fine_tune(base, data, mode=mode, split_time=split, seed=args.seed, lr=lr, **settings)
         assert report.max_timestamp_seen < split
+        if args.save_dir is not None:
+            enc.save(args.save_dir / mode, overwrite=True)
         t0 = time.perf_counter()
         p_test = enc.predict(data, inter.user[test], inter.item[test], rows=test)
         scoring_s = time.perf_counter() - t0

@@ -76,7 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
             )
     records = run_sweep(specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs)
-    print(summary_table(records))
+    if not args.no_table:
+        print(summary_table(records))
     if not args.no_plot:
         for path in plot_regret(records, args.out):
             print(f"plot: {path}")
@@ -108,13 +109,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """List registered envs and agents with their hyper-parameters."""
+    """List registered envs, encoders (for ``--env-arg encoder=SPEC``) and agents with their hyper-parameters."""
     from recbandit.agents import AGENTS
+    from recbandit.encoders.registry import ENCODERS
     from recbandit.envs import ENVS
 
     print("envs:")
     for env_id in ENVS:
         print(f"  {env_id}")
+    print("encoders (--env-arg encoder=SPEC):")
+    for entry in ENCODERS.values():
+        spec, _, what = entry.summary.partition("  ")
+        print(f"  {spec:40s} {what.strip()}")
     print("agents:")
     for name, cls in AGENTS.items():
         fields = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(cls.Config))
@@ -231,12 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--horizon", type=int, default=20_000, help="decisions per run")
     run.add_argument("--batch-size", type=int, default=1, help="users per step; 1 = online updates")
     run.add_argument("--out", required=True, help="results folder (rerunning into it resumes)")
-    run.add_argument("--env-arg", action="append", default=[], help="env argument KEY=VALUE (repeatable)")
+    run.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        help="env argument KEY=VALUE (repeatable); encoder=SPEC picks the contexts' encoder "
+        "(bow, bow:512, minilm, ORG/NAME, a model folder; see `recbandit list`)",
+    )
     run.add_argument("--agent-arg", action="append", default=[], help="agent argument AGENT.KEY=VALUE (repeatable)")
     run.add_argument("--workers", type=int, default=1, help="local worker processes")
     run.add_argument("--benchmark", default="run", help="name recorded in every result")
     run.add_argument("--save-logs", action="store_true", help="also save per-decision logs (npz) for OPE")
     run.add_argument("--no-plot", action="store_true", help="skip the regret plot")
+    run.add_argument("--no-table", action="store_true", help="skip the summary table (`recbandit summary` prints it)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 

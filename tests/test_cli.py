@@ -203,6 +203,11 @@ BAD_RUNS = [
         r"--agent-arg 'ucb1\.c=2' names agent 'ucb1', which is not",
     ),
     (["--agents", "eps-greedy", "--agent-arg", "epsilon=2"], r"--agent-arg expects AGENT\.KEY=VALUE"),
+    (
+        ["--agents", "random", "--env-arg", "encoder=glove"],
+        r"unknown encoder 'glove'; known encoders: bow\[:DIM\]\[,seed=S\]; minilm\[:OPTIONS\]; hf:ORG/NAME",
+    ),
+    (["--agents", "random", "--env-arg", "encoder=bow:dim=x"], r"option dim must be an integer, got 'x'"),
 ]
 
 
@@ -333,3 +338,22 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.startswith("recbandit run: error: unknown agent 'nope'")
     assert os.listdir(tmp_path) == []
+
+
+def test_encoder_by_name_on_the_command_line(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    for encoder in ("bow:32", "bow"):
+        argv = [*BASE, "--agents", "linucb-shared", "--env-arg", f"encoder={encoder}", "--out", str(out), "--no-table"]
+        code, stdout, stderr = call(argv)
+        assert code == 0, stderr
+        assert table_of(stdout) == []  # --no-table
+    recs = sorted((json.loads(p.read_text()) for p in json_files(out)), key=lambda r: r["env_kwargs"]["encoder"])
+    assert [r["encoder"]["spec"] for r in recs] == ["bow:256", "bow:32"]
+    assert recs[0]["cost"]["encode"]["items"] == 300  # n_items + n_users of SMALL_ARGS
+    code, stdout, stderr = call(["summary", str(out)])
+    assert code == 0, stderr
+    table = table_of(stdout)
+    assert table[0].endswith("| context | encode s / GFLOP |") and len(table) == 4
+    assert sorted(row.split("|")[-3].strip() for row in table[2:]) == ["bow:256", "bow:32"]
+    code, stdout, _ = call(["list"])
+    assert "encoders (--env-arg encoder=SPEC):" in stdout and "  minilm[:OPTIONS]" in stdout

@@ -11,6 +11,12 @@ after its availability, ``min(release date, first rating)`` (``Items.first_seen`
 the log); films available before the split are there from decision 0. After the last
 evaluation rating (decision ``n_eval``) every film is available and the arrivals replay
 (``user_arrival="log"``) from the start.
+
+Ground truth and contexts are separate. The user model's item side features are the film
+text through ``truth_encoder`` (default: the hashed bag of words) plus genres, whatever
+``encoder`` the agents' contexts come from, so envs that differ only in ``encoder`` have
+the same expected rewards and their regrets compare. The fit is cached per process by the
+settings; contexts per (settings, canonical encoder spec).
 """
 
 from __future__ import annotations
@@ -27,11 +33,11 @@ from recbandit._validation import check_choice, check_float, check_int
 from recbandit.data.logged import LoggedData
 from recbandit.data.movielens import load_movielens
 from recbandit.encoders.base import Encoder
-from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
-from recbandit.envs.contexts import PCAContexts
+from recbandit.envs.contexts import ContextEncoding, PCAContexts, resolve_encoder
 from recbandit.envs.fitted import (
+    FittedUserModel,
     LogisticMFConfig,
     feature_block,
     find_data_folder,
@@ -62,7 +68,10 @@ class MovieLensEnvConfig:
             "history" (mean context of the films the user liked in the training period; 0
             for users without), or "auto" (profile where there is user text, else history).
         cold_window: decisions during which a newly arrived film is flagged cold.
-        encoder_dim: dimension of the default ``HashingBowEncoder``.
+        encoder_dim: dimension of the default ``HashingBowEncoder`` (``"bow:<encoder_dim>"``),
+            the default of both the contexts' encoder and ``truth_encoder``.
+        truth_encoder: encoder spec of the film text in the user model's side features;
+            ``None``: ``"bow:<encoder_dim>"``. Never the agents' ``encoder``.
         fit: the user model's fit settings.
     """
 
@@ -75,6 +84,7 @@ class MovieLensEnvConfig:
     user_context: str = "auto"
     cold_window: int = 1000
     encoder_dim: int = 256
+    truth_encoder: str | None = None
     fit: LogisticMFConfig = field(default_factory=LogisticMFConfig)
 
     def __post_init__(self) -> None:
@@ -87,6 +97,15 @@ class MovieLensEnvConfig:
         check_choice("user_context", self.user_context, USER_CONTEXTS)
         check_int("cold_window", self.cold_window, min_value=0)
         check_int("encoder_dim", self.encoder_dim, min_value=1)
+        if self.truth_encoder is not None:
+            from recbandit.encoders.registry import canonical_spec
+
+            object.__setattr__(self, "truth_encoder", canonical_spec(self.truth_encoder))
+
+    @property
+    def default_encoder(self) -> str:
+        """Spec of the default encoder: the hashed bag of words of ``encoder_dim``."""
+        return f"bow:{self.encoder_dim}"
 
 
 _ENV_FIELDS = {f.name for f in fields(MovieLensEnvConfig)} - {"path", "fit"}
@@ -113,17 +132,27 @@ def config_dict(config: MovieLensEnvConfig) -> dict[str, Any]:
 
 
 def movielens_problem(
-    config: MovieLensEnvConfig, encoder: Encoder | None = None
+    config: MovieLensEnvConfig, encoder: Encoder | str | None = None
 ) -> tuple[BanditProblem, dict[str, Any]]:
-    """Build (or fetch from the per-process cache) the problem and its fit report."""
-    if encoder is None:
-        return _cached_problem(config)
+    """Build (or fetch from the per-process cache) the problem and its fit report.
+
+    Args:
+        config: the env's settings.
+        encoder: the agents' contexts: an encoder spec (``"minilm"``, ``"bow:512"``, a
+            model folder; cached per process by (config, canonical spec)), an ``Encoder``
+            (built every time), or ``None`` (``config.default_encoder``). The user model
+            does not depend on it (see ``truth_encoder``).
+    """
+    if encoder is None or isinstance(encoder, str):
+        from recbandit.encoders.registry import canonical_spec
+
+        return _cached_problem(config, canonical_spec(encoder or config.default_encoder))
     return _build_problem(config, encoder)
 
 
 @lru_cache(maxsize=8)
-def _cached_problem(config: MovieLensEnvConfig) -> tuple[BanditProblem, dict[str, Any]]:
-    return _build_problem(config, HashingBowEncoder(dim=config.encoder_dim))
+def _cached_problem(config: MovieLensEnvConfig, spec: str) -> tuple[BanditProblem, dict[str, Any]]:
+    return _build_problem(config, spec)
 
 
 @lru_cache(maxsize=2)
@@ -160,29 +189,57 @@ def decision_arrival(avail_time: np.ndarray, timeline: np.ndarray) -> np.ndarray
     return arrival
 
 
-def _build_problem(config: MovieLensEnvConfig, encoder: Encoder) -> tuple[BanditProblem, dict[str, Any]]:
+def item_features(data: LoggedData, text_embeddings: np.ndarray) -> np.ndarray:
+    """float32[n_items, D + g]: the films' text embeddings beside their genre block (if any)."""
+    genres = feature_block(data.items.features) if data.items.features is not None else None
+    return text_embeddings if genres is None else np.hstack([text_embeddings, genres])
+
+
+def _fitted(config: MovieLensEnvConfig) -> tuple[LoggedData, float, FittedUserModel, str]:
+    """The loaded log, the split time, the fitted user model and the truth encoder's spec.
+
+    Cached per process by the settings the fit depends on (not ``k``, ``context_dim``,
+    ``user_context``, ``user_arrival``, ``cold_window`` or the contexts' encoder).
+    """
     data = _load(config.path, config.rating_threshold)
     if config.k > len(data.items):
         raise ValueError(f"k must be at most the number of films ({len(data.items)}), got {config.k}")
-    split = data.time_quantile(config.split_quantile)
-    train, test = data.split_by_time(split)
-    if len(test.interactions) == 0:
-        raise ValueError(f"split_quantile {config.split_quantile} leaves no evaluation period")
+    truth_spec = config.truth_encoder or config.default_encoder
+    split, model = _fit(config.path, config.rating_threshold, config.split_quantile, truth_spec, config.fit)
+    return data, split, model, truth_spec
 
-    # Item side: text embedding + genre block; contexts are its PCA (no rewards involved).
-    item_emb = encoder.encode(data.items.text)
-    genres = feature_block(data.items.features) if data.items.features is not None else None
-    item_raw = item_emb if genres is None else np.hstack([item_emb, genres])
+
+@lru_cache(maxsize=4)
+def _fit(
+    path: str, rating_threshold: float, split_quantile: float, truth_spec: str, fit: LogisticMFConfig
+) -> tuple[float, FittedUserModel]:
+    data = _load(path, rating_threshold)
+    split = data.time_quantile(split_quantile)
+    _, test = data.split_by_time(split)
+    if len(test.interactions) == 0:
+        raise ValueError(f"split_quantile {split_quantile} leaves no evaluation period")
+    # Item side of the model: film text through the truth encoder + genre block.
+    truth_encoder, _ = resolve_encoder(truth_spec, truth_spec)
+    item_side = item_features(data, truth_encoder.encode(data.items.text))
     # User side for the model: the users' features (100K: age, gender, occupation).
     user_side = feature_block(data.users.features) if data.users.features is not None else None
+    return split, fit_logistic_mf(data, split, fit, item_side=item_side, user_side=user_side)
 
-    model = fit_logistic_mf(data, split, config.fit, item_side=item_raw, user_side=user_side)
+
+def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tuple[BanditProblem, dict[str, Any]]:
+    data, split, model, truth_spec = _fitted(config)
+    train, test = data.split_by_time(split)
+
+    # Contexts: film text through the agents' encoder + genres, PCA over the films (no rewards involved).
+    encoder, spec = resolve_encoder(encoder_arg, config.default_encoder)
+    texts = ContextEncoding(encoder, spec)
+    item_raw = item_features(data, texts.encode(data.items.text))
     item_ctx = PCAContexts(min(config.context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)
     mode = config.user_context
     if mode == "auto":
         mode = "profile" if data.users.text is not None else "history"
     if mode == "profile":
-        user_ctx = _profile_contexts(data, encoder, config.context_dim)
+        user_ctx = _profile_contexts(data, texts, config.context_dim)
     else:
         user_ctx = _history_contexts(train, item_ctx)
 
@@ -208,12 +265,15 @@ def _build_problem(config: MovieLensEnvConfig, encoder: Encoder) -> tuple[Bandit
         user_weights=weights,
         user_schedule=schedule,
         name=f"{data.name}({encoder.name})",
+        contexts_info={"encoder": encoder.name, "spec": spec, "encode": texts.to_dict()},
     )
     report = dict(model.fit_report)
     report["simulation"] = {
         "dataset": data.name,
         "source": data.source,
         "encoder": encoder.name,
+        "encoder_spec": spec,
+        "truth_encoder": truth_spec,
         "user_arrival": config.user_arrival,
         "user_context": mode,
         "timeline_decisions": len(timeline),
@@ -226,9 +286,9 @@ def _build_problem(config: MovieLensEnvConfig, encoder: Encoder) -> tuple[Bandit
     return problem, report
 
 
-def _profile_contexts(data: LoggedData, encoder: Encoder, dim: int) -> np.ndarray:
-    """Profile text (through ``encoder``) + user feature block, PCA over the users."""
-    parts = [encoder.encode(data.users.text)] if data.users.text is not None else []
+def _profile_contexts(data: LoggedData, texts: ContextEncoding, dim: int) -> np.ndarray:
+    """Profile text (through the contexts' encoder) + user feature block, PCA over the users."""
+    parts = [texts.encode(data.users.text)] if data.users.text is not None else []
     if data.users.features is not None:
         parts.append(feature_block(data.users.features))
     if not parts:
@@ -275,11 +335,13 @@ class MovieLensBanditEnv(BanditEnv):
     ## User model (ground truth)
     Logistic matrix factorisation with side features (``recbandit.envs.fitted``), fitted
     on the training period only: ``p(like | u, i) = sigmoid(b0 + bu_u + bi_i + <P_u + s_u A,
-    Q_i + x_i B>)`` with ``x_i`` the film's text embedding (``"Title (year) — genres"``)
-    plus genres and ``s_u`` the user's features (100K: age, gender, occupation). A user or
-    film without training ratings is scored from its side features alone. It is the
-    probability that the user likes the film *given that they watch it* (fitted on
-    observed ratings only; unrated films are not treated as dislikes). ``fit_report`` has
+    Q_i + x_i B>)`` with ``x_i`` the film's text (``"Title (year) — genres"``, plus its
+    most frequent tags where the CSV folder has ``tags.csv``) through ``truth_encoder``
+    (default: the hashed bag of words, whatever the agents' ``encoder``) plus genres and
+    ``s_u`` the user's features (100K: age, gender, occupation). A user or film without
+    training ratings is scored from its side features alone. It is the probability that
+    the user likes the film *given that they watch it* (fitted on observed ratings only;
+    unrated films are not treated as dislikes). ``fit_report`` has
     its held-out AUC / log loss on the evaluation period next to a popularity baseline.
 
     ## Action Space
@@ -287,11 +349,12 @@ class MovieLensBanditEnv(BanditEnv):
 
     ## Observation Space
     ``Dict``: ``user`` float32[d_u], ``items`` float32[k, d_i], ``item_ids`` int64[k].
-    Item contexts: the film's text through the encoder (default ``HashingBowEncoder``)
+    Item contexts: the film's text through ``encoder`` (default: the hashed bag of words)
     plus its genres, reduced to ``context_dim`` by PCA over the films. User contexts
-    (``user_context``): the profile sentence through the same encoder plus the user
-    features, PCA over the users (100K), or the mean context of the films the user liked
-    in the training period (CSV format; zero for users without).
+    (``user_context``): ``"profile"``, the profile sentence ("A 24-year-old male
+    technician.") through the same encoder plus the user features, PCA over the users
+    (100K); or ``"history"``, the mean context of the films the user liked in the training
+    period (zero for users without; the default of the CSV format, which has no profiles).
 
     ## Rewards
     Bernoulli(p(like)) of the chosen film (like = rating >= ``rating_threshold``).
@@ -306,8 +369,10 @@ class MovieLensBanditEnv(BanditEnv):
     ``path`` (required), ``k`` (10), ``context_dim`` (12), ``rating_threshold`` (4.0),
     ``split_quantile`` (0.8), ``user_arrival`` ("log" | "activity"), ``user_context``
     ("auto" | "profile" | "history"), ``cold_window`` (1000), ``encoder_dim`` (256),
-    ``encoder`` (None = ``HashingBowEncoder(encoder_dim)``; a given encoder skips the
-    per-process cache), and the fit's ``factors``, ``l2``, ``l2_side``, ``lr``,
+    ``encoder`` (the contexts' encoder: a spec such as ``"minilm"``, ``"bow:512"``, a
+    Hugging Face id or a model folder, see ``recbandit.encoders.registry``, or an
+    ``Encoder`` object, which skips the per-process cache; None = ``"bow:<encoder_dim>"``),
+    ``truth_encoder`` (spec; None = ``"bow:<encoder_dim>"``), and the fit's ``factors``, ``l2``, ``l2_side``, ``lr``,
     ``max_epochs``, ``patience``, ``val_fraction``, ``refit``, ``user_ids``,
     ``item_ids``, ``init_std``, ``fit_seed``. ``info`` as ``BanditEnv``.
 
@@ -317,7 +382,7 @@ class MovieLensBanditEnv(BanditEnv):
 
     env_name = "MovieLens-v0"
 
-    def __init__(self, path: str | Path | None = None, encoder: Encoder | None = None, **kwargs: Any) -> None:
+    def __init__(self, path: str | Path | None = None, encoder: Encoder | str | None = None, **kwargs: Any) -> None:
         self.config = make_config(_resolve(self.env_name, path), env_name=self.env_name, **kwargs)
         problem, report = movielens_problem(self.config, encoder)
         self.fit_report = copy.deepcopy(report)
@@ -333,7 +398,7 @@ class MovieLensBatchedEnv(BatchedBanditEnv):
         self,
         batch_size: int = 256,
         path: str | Path | None = None,
-        encoder: Encoder | None = None,
+        encoder: Encoder | str | None = None,
         **kwargs: Any,
     ) -> None:
         self.config = make_config(_resolve(self.env_name, path), env_name=self.env_name, **kwargs)

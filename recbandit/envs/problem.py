@@ -9,6 +9,7 @@ with B = 1 reproduces the single env's trajectory draw for draw.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from gymnasium import spaces
@@ -37,6 +38,9 @@ class BanditProblem:
             ``user_schedule[t % n]`` (a logged sequence of arrivals, replayed cyclically);
             ``None`` = users drawn at random (``user_weights``). Not both.
         name: short description recorded in results.
+        contexts_info: how the contexts were made, recorded in results: ``encoder`` (its
+            name), ``spec`` (canonical encoder spec, ``None`` for an encoder object) and
+            ``encode`` (``ContextEncoding.to_dict()``: the encode cost); ``None`` if unknown.
     """
 
     user_model: UserModel
@@ -48,6 +52,7 @@ class BanditProblem:
     user_weights: np.ndarray | None = None
     user_schedule: np.ndarray | None = None
     name: str = "bandit"
+    contexts_info: dict[str, Any] | None = None
     _order: np.ndarray = field(init=False, repr=False)
     _sorted_arrival: np.ndarray = field(init=False, repr=False)
     _user_cdf: np.ndarray | None = field(init=False, repr=False)

@@ -9,12 +9,11 @@ from typing import Any
 from recbandit._validation import check_float, check_int
 from recbandit.data.synthetic import SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
-from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
-from recbandit.envs.contexts import PCAContexts
+from recbandit.envs.contexts import ContextEncoding, PCAContexts, resolve_encoder
 from recbandit.envs.problem import BanditProblem
-from recbandit.envs.user_models import LatentFactorUserModel
+from recbandit.envs.user_models import LatentFactorUserModel, SatiationUserModel
 
 
 @dataclass(frozen=True)
@@ -27,6 +26,9 @@ class SyntheticEnvConfig:
         reward_scale: multiplier of the user-item topic affinity in the logit.
         base_logit: global logit offset (sets the base click rate).
         cold_window: decisions during which a newly arrived item is flagged cold.
+        nonlinearity: satiation strength eta >= 0 of the ground truth; 0 (default) is the
+            logistic-bilinear model, eta > 0 the ``SatiationUserModel`` (clicks peak at
+            affinity ``1 / (2 eta)`` when eta > 1/2), non-linear in the agent's contexts.
         catalogue: the ``SyntheticConfig`` fields (n_items, n_users, n_topics, noise, ...).
     """
 
@@ -35,6 +37,7 @@ class SyntheticEnvConfig:
     reward_scale: float = 4.0
     base_logit: float = -2.5
     cold_window: int = 1000
+    nonlinearity: float = 0.0
     catalogue: SyntheticConfig = SyntheticConfig()
 
     def __post_init__(self) -> None:
@@ -43,11 +46,12 @@ class SyntheticEnvConfig:
         check_float("reward_scale", self.reward_scale)
         check_float("base_logit", self.base_logit)
         check_int("cold_window", self.cold_window, min_value=0)
+        check_float("nonlinearity", self.nonlinearity, min_value=0.0)
 
 
 def make_config(**kwargs: Any) -> SyntheticEnvConfig:
     """Split flat keyword arguments between the env and the catalogue configs."""
-    env_fields = {"k", "context_dim", "reward_scale", "base_logit", "cold_window"}
+    env_fields = {"k", "context_dim", "reward_scale", "base_logit", "cold_window", "nonlinearity"}
     cat_fields = set(SyntheticConfig.__dataclass_fields__)
     unknown = set(kwargs) - env_fields - cat_fields
     if unknown:
@@ -57,26 +61,46 @@ def make_config(**kwargs: Any) -> SyntheticEnvConfig:
     return SyntheticEnvConfig(catalogue=catalogue, **{k: v for k, v in kwargs.items() if k in env_fields})
 
 
-def synthetic_problem(config: SyntheticEnvConfig, encoder: Encoder | None = None) -> BanditProblem:
-    """Build (or fetch from the per-process cache) the ``BanditProblem`` of a configuration."""
-    if encoder is None:
-        return _cached_problem(config)
+#: Encoder of Synthetic-v0 when none is given: the hashed bag of words, 256-d.
+DEFAULT_ENCODER = "bow:256"
+
+
+def synthetic_problem(config: SyntheticEnvConfig, encoder: Encoder | str | None = None) -> BanditProblem:
+    """Build (or fetch from the per-process cache) the ``BanditProblem`` of a configuration.
+
+    Args:
+        config: the env's knobs.
+        encoder: an encoder spec (``"minilm"``, ``"bow:512"``, a model folder; cached per
+            process by (config, canonical spec)), an ``Encoder`` object (built every time),
+            or ``None`` for ``DEFAULT_ENCODER``.
+    """
+    if encoder is None or isinstance(encoder, str):
+        from recbandit.encoders.registry import canonical_spec
+
+        return _cached_problem(config, canonical_spec(encoder or DEFAULT_ENCODER))
     return _build_problem(config, encoder)
 
 
 @lru_cache(maxsize=8)
-def _cached_problem(config: SyntheticEnvConfig) -> BanditProblem:
-    return _build_problem(config, HashingBowEncoder(dim=256))
+def _cached_problem(config: SyntheticEnvConfig, spec: str) -> BanditProblem:
+    return _build_problem(config, spec)
 
 
-def _build_problem(config: SyntheticEnvConfig, encoder: Encoder) -> BanditProblem:
+def _build_problem(config: SyntheticEnvConfig, encoder_arg: Encoder | str) -> BanditProblem:
+    encoder, spec = resolve_encoder(encoder_arg, DEFAULT_ENCODER)
     cat = make_catalogue(config.catalogue)
-    item_emb = encoder.encode(cat.item_text)
-    user_emb = encoder.encode(cat.user_text)
+    texts = ContextEncoding(encoder, spec)
+    item_emb = texts.encode(cat.item_text)
+    user_emb = texts.encode(cat.user_text)
     pca = PCAContexts(config.context_dim).fit(item_emb)
-    model = LatentFactorUserModel(
-        cat.user_prefs, cat.item_topics, cat.item_quality, global_bias=config.base_logit, scale=config.reward_scale
-    )
+    factors = (cat.user_prefs, cat.item_topics, cat.item_quality)
+    model: LatentFactorUserModel
+    if config.nonlinearity > 0:
+        model = SatiationUserModel(
+            *factors, global_bias=config.base_logit, scale=config.reward_scale, eta=config.nonlinearity
+        )
+    else:
+        model = LatentFactorUserModel(*factors, global_bias=config.base_logit, scale=config.reward_scale)
     return BanditProblem(
         user_model=model,
         user_contexts=pca.transform(user_emb),
@@ -85,6 +109,7 @@ def _build_problem(config: SyntheticEnvConfig, encoder: Encoder) -> BanditProble
         item_arrival=cat.item_arrival,
         cold_window=config.cold_window,
         name=f"synthetic({encoder.name})",
+        contexts_info={"encoder": encoder.name, "spec": spec, "encode": texts.to_dict()},
     )
 
 
@@ -102,7 +127,9 @@ class SyntheticBanditEnv(BanditEnv):
     ``p(click | u, i) = sigmoid(reward_scale * <prefs_u, topics_i> + quality_i + base_logit)``
     (``LatentFactorUserModel``). The text shows the topics through noisy words and never
     shows ``quality_i``: text-based agents cannot reach zero regret, ID-based agents must
-    learn every item separately.
+    learn every item separately. With ``nonlinearity`` eta > 0 the affinity term becomes
+    ``reward_scale * s(<prefs_u, topics_i>)``, ``s(a) = (a - eta a^2) / max_[0,1](a - eta a^2)``
+    (``SatiationUserModel``): a satiation curve, non-linear in the contexts.
 
     ## Action Space
     ``Discrete(k)``.
@@ -111,6 +138,7 @@ class SyntheticBanditEnv(BanditEnv):
     ``Dict``: ``user`` float32[context_dim], ``items`` float32[k, context_dim], ``item_ids``
     int64[k]. Contexts are the texts encoded by the hashed bag-of-words encoder (or the
     ``encoder`` given) and reduced to ``context_dim`` by PCA fitted on the item texts.
+    The encoder changes what agents see, never the ground truth.
 
     ## Rewards
     Bernoulli(p(click)) of the chosen candidate.
@@ -123,7 +151,9 @@ class SyntheticBanditEnv(BanditEnv):
 
     ## Arguments
     ``k`` (10), ``context_dim`` (12), ``reward_scale`` (4.0), ``base_logit`` (-2.5),
-    ``cold_window`` (1000), ``encoder`` (None = ``HashingBowEncoder(256)``), and the
+    ``cold_window`` (1000), ``nonlinearity`` (0.0), ``encoder`` (a spec: ``"minilm"``,
+    ``"bow:512"``, a Hugging Face id or a model folder, see ``recbandit.encoders.registry``;
+    or an ``Encoder``; None = ``"bow:256"``, the hashed bag of words), and the
     catalogue's ``n_items`` (1000), ``n_users`` (2000), ``n_topics`` (8), ``noise`` (0.1),
     ``topic_concentration``, ``quality_scale``, ``cold_fraction`` (0.2), ``arrival_span``
     (20,000), ``profile_words``, ``preference_concentration``, ``topic_popularity_decay``,
@@ -133,7 +163,7 @@ class SyntheticBanditEnv(BanditEnv):
     * v0: initial version.
     """
 
-    def __init__(self, encoder: Encoder | None = None, **kwargs: Any) -> None:
+    def __init__(self, encoder: Encoder | str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
         super().__init__(synthetic_problem(self.config, encoder))
 
@@ -141,7 +171,7 @@ class SyntheticBanditEnv(BanditEnv):
 class SyntheticBatchedEnv(BatchedBanditEnv):
     """Synthetic-v0 with ``batch_size`` users per step (see ``SyntheticBanditEnv``, ``BatchedBanditEnv``)."""
 
-    def __init__(self, batch_size: int = 256, encoder: Encoder | None = None, **kwargs: Any) -> None:
+    def __init__(self, batch_size: int = 256, encoder: Encoder | str | None = None, **kwargs: Any) -> None:
         self.config = make_config(**kwargs)
         super().__init__(synthetic_problem(self.config, encoder), batch_size=batch_size)
 

@@ -14,18 +14,66 @@ from recbandit.evaluation.metrics import loglog_slope, mean_ci
 from recbandit.evaluation.results import atomic_write_bytes
 
 
-def group(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Records grouped by (env, agent display name), seeds sorted."""
-    out: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+def context_of(record: dict[str, Any]) -> str:
+    """The encoder spec of a record's contexts ("" for records written before it was recorded)."""
+    return str((record.get("encoder") or {}).get("spec") or "")
+
+
+def short_context(spec: str) -> str:
+    """A spec for a table cell: a model folder by its name ("/a/b/tuned-minilm" -> ".../tuned-minilm")."""
+    kind, sep, rest = spec.partition(":")
+    if spec.startswith(("/", "~")) or (len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"):
+        return ".../" + Path(spec).name
+    if sep and rest.startswith(("/", "~")):
+        return f"{kind}:.../{Path(rest.split(':')[0]).name}"
+    return spec
+
+
+def group(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Records grouped by (env, context encoder spec, agent display name), seeds sorted."""
+    out: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for rec in records:
-        out[(rec["env"], rec["agent"])].append(rec)
+        out[(rec["env"], context_of(rec), rec["agent"])].append(rec)
     return {key: sorted(recs, key=lambda r: r["seed"]) for key, recs in out.items()}
 
 
+def encode_cost(record: dict[str, Any]) -> dict[str, Any] | None:
+    """What a record's contexts cost to compute, from ``cost["encode"]``; None if not recorded.
+
+    A build served from the embedding cache carries the computing build's record as
+    ``computed``; otherwise its own record is the computation. The result has ``seconds``,
+    ``flops`` (None when not counted), ``device``, ``peak_rss_bytes``, ``items`` and
+    ``cached`` (the record's own build read every vector from the cache).
+    """
+    own = (record.get("cost") or {}).get("encode")
+    if not own:
+        return None
+    cached = own.get("cache_hits", 0) > 0 and own.get("cache_misses", 0) == 0
+    comp = own.get("computed", own) if "computed" in own else own
+    if comp is None:  # read from the cache, and the computation was not recorded
+        comp = own
+    return {
+        "seconds": float(comp["seconds"]),
+        "flops": None if comp.get("flops_method", "none") == "none" else int(comp["flops"]),
+        "device": comp.get("device", "cpu"),
+        "peak_rss_bytes": comp.get("peak_rss_bytes"),
+        "items": comp.get("items"),
+        "cached": cached,
+    }
+
+
+def format_encode_cost(cost: dict[str, Any] | None) -> str:
+    """Compact "seconds / GFLOP" cell, e.g. "53.3 / 2,364 (cached)"; "–" where unknown."""
+    if cost is None:
+        return "–"
+    gflop = "–" if cost["flops"] is None else f"{cost['flops'] / 1e9:,.{0 if cost['flops'] >= 1e10 else 2}f}"
+    return f"{cost['seconds']:.3g} / {gflop}" + (" (cached)" if cost["cached"] else "")
+
+
 def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (env, agent): seeds, horizon, regret mean and 95% CI, CTR, slope, speed."""
+    """One row per (env, context, agent): seeds, horizon, regret mean and 95% CI, CTR, slope, speed, encode cost."""
     rows = []
-    for (env, agent), recs in group(records).items():
+    for (env, context, agent), recs in group(records).items():
         regret, half = mean_ci(np.array([r["cumulative_regret"] for r in recs]))
         ctr, ctr_half = mean_ci(np.array([r["mean_reward"] for r in recs]))
         curves = [r["curve"] for r in recs if r["curve"]["t"] == recs[0]["curve"]["t"]]
@@ -33,6 +81,7 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "env": env,
+                "context": context,
                 "agent": agent,
                 "seeds": len(recs),
                 "horizon": recs[0]["horizon"],
@@ -43,9 +92,42 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "ctr_ci95": float(ctr_half),
                 "slope": loglog_slope(np.array(curves[0]["t"]), mean_curve),
                 "decisions_per_s": float(np.mean([r["decisions_per_s"] for r in recs])),
+                "encode": encode_cost(recs[0]),
+                "encode_cached": all((c := encode_cost(r)) is not None and c["cached"] for r in recs),
+                **exploration_means(recs),
             }
         )
     return sorted(rows, key=lambda r: (r["env"], r["regret"]))
+
+
+def _mean_of(values: Sequence[Any]) -> float | None:
+    vals = [float(v) for v in values if v is not None]
+    return float(np.mean(vals)) if vals else None
+
+
+def exploration_means(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Seed means of a group's diversity metrics and (episodic envs) session return and length.
+
+    Records written before these metrics existed give None.
+    """
+    div = [r.get("diversity") or {} for r in recs]
+    out: dict[str, Any] = {key: _mean_of([d.get(key) for d in div]) for key in ("coverage", "diversity", "novelty")}
+    sessions = [r["sessions"] for r in recs if r.get("sessions") and r["sessions"].get("mean_return") is not None]
+    if sessions:
+        ret, half = mean_ci(np.array([s["mean_return"] for s in sessions]))
+        out.update(
+            session_return=float(ret),
+            session_return_ci95=float(half),
+            session_length=_mean_of([s["mean_length"] for s in sessions]),
+        )
+    else:
+        out.update(session_return=None, session_return_ci95=None, session_length=None)
+    return out
+
+
+def format_exploration(row: dict[str, Any]) -> str:
+    """Compact "coverage / diversity / novelty" cell, e.g. "0.42 / 0.81 / 0.97"; "–" where unknown."""
+    return " / ".join("–" if row.get(k) is None else f"{row[k]:.2f}" for k in ("coverage", "diversity", "novelty"))
 
 
 def _fmt_pm(mean: float, half: float, digits: int) -> str:
@@ -53,16 +135,38 @@ def _fmt_pm(mean: float, half: float, digits: int) -> str:
 
 
 def summary_table(records: Sequence[dict[str, Any]]) -> str:
-    """Markdown table of ``summary_rows`` (also what the CLI prints)."""
+    """Markdown table of ``summary_rows`` (also what the CLI prints).
+
+    ``context`` is the encoder spec of the env's contexts (ID-only agents ignore it);
+    ``encode s / GFLOP`` what computing those contexts cost (seconds, and GFLOP where the
+    encoder counts them), "(cached)" when every run of the row read them from the
+    embedding cache instead. ``cov / div / nov``: catalogue coverage, intra-list diversity
+    (mean pairwise cosine distance of item contexts per session, or per user without
+    sessions) and novelty (share of first-time user-item pairs), seed means. With
+    episodic envs a ``session return (len)`` column gives the mean clicks per completed
+    session (95% CI) and its mean length; regret there is per-step against the myopic optimum.
+    """
+    rows = summary_rows(records)
+    episodic = any(r["session_return"] is not None for r in rows)
     lines = [
-        "| env | agent | seeds | horizon | mode | cumulative regret (95% CI) | CTR (95% CI) | slope | decisions/s |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|",
+        "| env | agent | seeds | horizon | mode | cumulative regret (95% CI) | CTR (95% CI) | slope | "
+        "decisions/s | cov / div / nov | "
+        + ("session return (len) | " if episodic else "")
+        + "context | encode s / GFLOP |",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if episodic else "") + "---|---:|",
     ]
-    for r in summary_rows(records):
+    for r in rows:
+        cost = None if r["encode"] is None else {**r["encode"], "cached": r["encode_cached"]}
+        session = ""
+        if episodic and r["session_return"] is None:
+            session = "– | "
+        elif episodic:
+            session = f"{_fmt_pm(r['session_return'], r['session_return_ci95'], 2)} ({r['session_length']:.1f}) | "
         lines.append(
             f"| {r['env']} | {r['agent']} | {r['seeds']} | {r['horizon']:,} | {r['mode']} | "
             f"{_fmt_pm(r['regret'], r['regret_ci95'], 1)} | {_fmt_pm(r['ctr'], r['ctr_ci95'], 4)} | "
-            f"{r['slope']:.2f} | {r['decisions_per_s']:,.0f} |"
+            f"{r['slope']:.2f} | {r['decisions_per_s']:,.0f} | {format_exploration(r)} | {session}"
+            f"{short_context(r['context']) or '–'} | {format_encode_cost(cost)} |"
         )
     return "\n".join(lines)
 
@@ -80,8 +184,12 @@ def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scal
 
     out_dir = Path(out_dir)
     by_env: dict[str, list[tuple[str, list[dict[str, Any]]]]] = defaultdict(list)
-    for (env, agent), recs in group(records).items():
-        by_env[env].append((agent, recs))
+    contexts: dict[str, set[str]] = defaultdict(set)
+    for env, context, _ in group(records):
+        contexts[env].add(context)
+    for (env, context, agent), recs in group(records).items():
+        # Name the context in the legend when the env's runs used more than one.
+        by_env[env].append((f"{agent} [{context}]" if len(contexts[env]) > 1 else agent, recs))
     written = []
     for env, entries in by_env.items():
         fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)

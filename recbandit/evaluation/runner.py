@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 from recbandit._validation import check_int, check_seed
 from recbandit.agents import AGENTS, Agent, make_agent
 from recbandit.envs.registration import ENVS, make_env
-from recbandit.evaluation.metrics import checkpoints
+from recbandit.evaluation.metrics import checkpoints, diversity_metrics, session_metrics
 from recbandit.evaluation.results import (
     atomic_write_bytes,
     machine,
@@ -44,7 +44,11 @@ def agent_seed(seed: int) -> int:
 
 @dataclass
 class RunLog:
-    """Per-decision arrays of one run (each of length ``horizon``)."""
+    """Per-decision arrays of one run (each of length ``horizon``).
+
+    ``sessions`` is the session id of each decision (-1 for envs without sessions) and
+    ``ends`` marks the decisions after which the user's episode (session) ended.
+    """
 
     regret: np.ndarray
     rewards: np.ndarray
@@ -55,6 +59,8 @@ class RunLog:
     items: np.ndarray
     users: np.ndarray
     cold: np.ndarray
+    sessions: np.ndarray
+    ends: np.ndarray
 
 
 def run(
@@ -68,7 +74,11 @@ def run(
 
     Args:
         env: a batched env (``num_envs`` users per step, per-user info) or a single-user
-            Gymnasium env from ``gymnasium.make`` (stepped one user at a time).
+            Gymnasium env from ``gymnasium.make`` (stepped one user at a time). Episodic
+            envs work too: a batched session env reports per-user ends in ``info``
+            (``terminated``, ``truncated``, ``final_obs``) and replaces ended sessions
+            itself; a single-user env that ends an episode is reset (unseeded). Either way
+            the agent hears of the ends through ``Agent.end_episodes`` after ``update``.
         agent: any ``Agent``; it is reset with a seed derived from ``seed``.
         horizon: number of decisions (users served); a multiple of the env's batch size.
         seed: non-negative run seed.
@@ -97,8 +107,11 @@ def run(
         items=np.zeros(horizon, np.int64),
         users=np.zeros(horizon, np.int64),
         cold=np.zeros(horizon, bool),
+        sessions=np.full(horizon, -1, np.int64),
+        ends=np.zeros(horizon, bool),
     )
     agent_seconds = 0.0
+    no_ends = np.zeros(b, bool)
     start = time.perf_counter()
     for step in range(horizon // b):
         tick = time.perf_counter()
@@ -107,12 +120,23 @@ def run(
         actions = np.asarray(decision.actions, dtype=np.int64)
         if batched:
             next_obs, _, _, _, info = env.step(actions)
+            final_obs = info.get("final_obs")
         else:
-            next_obs, _, _, _, info = env.step(int(actions[0]))
+            next_obs, _, terminated, truncated, info = env.step(int(actions[0]))
             next_obs = {key: np.asarray(value)[None] for key, value in next_obs.items()}
             info = {key: np.asarray(value)[None] for key, value in info.items()}
+            if terminated or truncated:  # the episode (session) ended: the next user starts a new one
+                info["terminated"] = np.array([bool(terminated)])
+                info["truncated"] = np.array([bool(truncated) and not terminated])
+                final_obs, (reset_obs, _) = next_obs, env.reset()
+                next_obs = {key: np.asarray(value)[None] for key, value in reset_obs.items()}
         tick = time.perf_counter()
         agent.update(obs, actions, info["rewards"])
+        ended = no_ends
+        if "terminated" in info:
+            ended = np.asarray(info["terminated"], bool) | np.asarray(info["truncated"], bool)
+            if ended.any():
+                agent.end_episodes(final_obs, info["terminated"], info["truncated"])
         agent_seconds += time.perf_counter() - tick
         sl = slice(step * b, (step + 1) * b)
         rows = np.arange(b)
@@ -125,6 +149,9 @@ def run(
         log.items[sl] = info["item_ids"][rows, actions]
         log.users[sl] = info["user_ids"]
         log.cold[sl] = info["cold"][rows, actions]
+        if "session_ids" in info:
+            log.sessions[sl] = info["session_ids"]
+            log.ends[sl] = ended
         obs = next_obs
         if progress is not None:
             progress((step + 1) * b)
@@ -155,6 +182,16 @@ def run(
             "mean": float(np.nanmean(log.propensities)) if np.isfinite(log.propensities).any() else None,
             "missing": int(np.isnan(log.propensities).sum()),
         },
+        # Exploration footprint: catalogue coverage, diversity on the env's item contexts, novelty.
+        "diversity": diversity_metrics(
+            log.items,
+            log.users,
+            log.sessions,
+            getattr(getattr(env, "problem", None), "item_contexts", None),
+            getattr(getattr(env, "problem", None), "n_items", None),
+        ),
+        # Episodic envs: return and length of the sessions that ended, with their learning curve.
+        "sessions": session_metrics(log.rewards, log.sessions, log.ends),
         "cost": {
             "seconds": seconds,
             "agent_seconds": agent_seconds,
@@ -181,6 +218,11 @@ class RunSpec:
         benchmark: name of the benchmark or sweep the run belongs to.
         label: display name of the agent (defaults to ``agent``); lets one sweep hold two
             configurations of the same agent.
+
+    An encoder spec in ``env_kwargs["encoder"]`` (``"minilm"``, ``"bow:512"``, a model
+    folder) is stored in canonical form (``"bow"`` becomes ``"bow:256"``), and the key also
+    covers a digest of a local model folder's files, so runs on different encoders (or on a
+    folder retrained in place) never resume from each other's results.
     """
 
     env: str
@@ -193,6 +235,13 @@ class RunSpec:
     benchmark: str = "run"
     label: str = ""
 
+    def __post_init__(self) -> None:
+        encoder = self.env_kwargs.get("encoder")
+        if isinstance(encoder, str):
+            from recbandit.encoders.registry import canonical_spec
+
+            object.__setattr__(self, "env_kwargs", {**self.env_kwargs, "encoder": canonical_spec(encoder)})
+
     @property
     def name(self) -> str:
         """Display name of the agent."""
@@ -200,8 +249,16 @@ class RunSpec:
 
     @property
     def key(self) -> str:
-        """Digest of the configuration."""
-        return spec_key(asdict(self))
+        """Digest of the configuration (with the encoder's folder digest, when there is one)."""
+        spec = asdict(self)
+        encoder = self.env_kwargs.get("encoder")
+        if isinstance(encoder, str):
+            from recbandit.encoders.registry import spec_identity
+
+            weights = spec_identity(encoder)["weights"]
+            if weights is not None:
+                spec["encoder_weights"] = weights
+        return spec_key(spec)
 
     @property
     def filename(self) -> str:
@@ -260,11 +317,15 @@ def execute(
         env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
         agent = make_agent(spec.agent, **spec.agent_params)
         metrics, log = run(env, agent, spec.horizon, spec.seed, progress=progress)
+    contexts = getattr(getattr(env, "problem", None), "contexts_info", None) or {}
+    if contexts.get("encode") is not None:
+        metrics["cost"]["encode"] = contexts["encode"]
     record = {
         "schema": 1,
         "benchmark": spec.benchmark,
         "env": spec.env,
         "env_kwargs": spec.env_kwargs,
+        "encoder": {"spec": contexts.get("spec"), "name": contexts.get("encoder")} if contexts else None,
         "agent": spec.name,
         "agent_class": spec.agent,
         "agent_params": agent.params,
