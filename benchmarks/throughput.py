@@ -15,6 +15,15 @@ fixed linear-logistic model. Every linear agent gets a p = 16 dimensional model:
 Each cell (agent x mode) runs a warm-up, then ``repeats`` timed runs of about
 ``seconds / repeats`` each; the fastest run is reported (the machine may be shared).
 
+Neural agents (``neural-*``) get the Synthetic-v0 shape instead: d_u = d_i = ``neural_dim``
+(12) with their default ``"outer"`` features, p = 13 * 13 = 169, default network and
+retraining schedule (so a batch of B decisions also pays for B / train_every
+retrainings). Each neural agent runs in a fresh process, which also gives its peak
+memory per batch size: the growth of the process's peak RSS over its RSS before the
+agent was built, with torch and the problem loaded (``peak_rss_mb``; Linux, the peak is
+reset between batch sizes through /proc/self/clear_refs), and the agent's own bytes with
+its replay buffer at capacity (``state_mb``).
+
 ``--peers`` runs the online loop through MABWiser, contextualbandits and Vowpal Wabbit
 when they are importable (``pip install -e .[peers]``; Vowpal Wabbit separately) and
 prints each as the ratio recbandit / peer.
@@ -42,6 +51,7 @@ import tyro
 
 from recbandit.agents import AGENTS, make_agent
 from recbandit.agents._linear import LinearAgent
+from recbandit.agents._neural import NeuralAgent
 from recbandit.evaluation.results import atomic_write_bytes, machine, versions
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "throughput.json"
@@ -70,6 +80,8 @@ class Args:
     """warm-up seconds per cell before timing (at least two steps)"""
     agents: tuple[str, ...] = ()
     """registered agent names to run (empty: all of them)"""
+    neural_dim: int = 12
+    """user and item context dimension of the neural agents' problem (Synthetic-v0's; outer features p = 169)"""
     peers: bool = False
     """also run the online loop through MABWiser / contextualbandits / Vowpal Wabbit when importable"""
     quick: bool = False
@@ -137,6 +149,8 @@ class Cell:
     update_us: float = 0.0
     steps: int = 0
     runs: list[float] = field(default_factory=list)
+    peak_rss_mb: float | None = None
+    state_mb: float | None = None
 
 
 def time_loop(
@@ -207,13 +221,21 @@ def measure(
 # --------------------------------------------------------------------------- configurations
 
 
-def configurations(names: list[str], dim: int) -> list[dict[str, Any]]:
-    """Agent configurations with p = ``dim``: (label, agent, params, problem dims, p, features)."""
+def configurations(names: list[str], dim: int, neural_dim: int = 12) -> list[dict[str, Any]]:
+    """Agent configurations with p = ``dim``: (label, agent, params, problem dims, p, features).
+
+    Neural agents: d_u = d_i = ``neural_dim``, outer features, measured in their own process.
+    """
     out = []
     side = math.isqrt(dim) - 1  # outer features: (side + 1) ** 2 = dim
     for name in names:
         cls = AGENTS[name]
-        if not issubclass(cls, LinearAgent):
+        if issubclass(cls, NeuralAgent):
+            feat = f"outer ({neural_dim}+1)x({neural_dim}+1), MLP"
+            p = str((neural_dim + 1) ** 2)
+            out.append(dict(label=name, agent=name, params={}, dims=(neural_dim, neural_dim), p=p, features=feat))
+            out[-1]["isolated"] = True
+        elif not issubclass(cls, LinearAgent):
             out.append(dict(label=name, agent=name, params={}, dims=(dim - 1, dim), p="-", features="item ids"))
         elif cls.disjoint:
             feat = f"user d_u={dim - 1} + 1, per item"
@@ -234,6 +256,60 @@ def configurations(names: list[str], dim: int) -> list[dict[str, Any]]:
                         features=f"outer ({side}+1)x({side}+1)",
                     )
                 )
+    return out
+
+
+def measure_isolated(
+    name: str, params: dict[str, Any], problem: Problem, batches: list[int], args: Args
+) -> list[dict[str, Any]]:
+    """``measure`` of each batch size in one fresh process, plus peak memory (``peak_rss_mb``, ``state_mb``)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return pool.submit(_measure_child, name, params, problem, batches, args).result()
+
+
+def _rss_kb(field: str) -> int | None:
+    """``VmRSS`` (current) or ``VmHWM`` (peak) of this process in kB, from /proc (None elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _measure_child(
+    name: str, params: dict[str, Any], problem: Problem, batches: list[int], args: Args
+) -> list[dict[str, Any]]:
+    import gc
+
+    import torch  # noqa: F401  (in the baseline: what the agent adds is measured)
+
+    # Warm torch up (kernels, allocator, optimizer) with a throwaway agent, so that one-off
+    # library costs stay in the baseline.
+    warm = make_agent(name, seed=args.seed, **{**params, "train_every": 1, "train_steps": 1, "buffer_size": 16})
+    for obs, rewards in problem.steps(2)[:2]:
+        warm.update(obs, warm.act(obs).actions, rewards[:, 0])
+    del warm
+    out = []
+    for batch in batches:
+        steps = problem.steps(batch)
+        gc.collect()
+        try:  # reset the peak RSS to the current RSS (Linux >= 4.0), so each batch size gets its own peak
+            Path("/proc/self/clear_refs").write_text("5")
+            base = _rss_kb("VmRSS")
+        except OSError:
+            base = None
+        agent = make_agent(name, seed=args.seed, **params)
+        res = measure(lambda obs, agent=agent: agent.act(obs).actions, agent.update, steps, batch, args)
+        peak = _rss_kb("VmHWM")
+        res["peak_rss_mb"] = None if base is None or peak is None else (peak - base) / 1024.0
+        res["state_mb"] = agent.memory_bytes() / 2**20 if isinstance(agent, NeuralAgent) else None
+        out.append(res)
+        del agent, steps
     return out
 
 
@@ -430,7 +506,7 @@ def main(args: Args) -> dict[str, Any]:
     print(f"  timing: act + update only; best of {args.repeats} run(s) of ~{args.seconds / args.repeats:.2f}s per cell")
     print()
 
-    configs = configurations(names, args.dim)
+    configs = configurations(names, args.dim, args.neural_dim)
     rng = np.random.default_rng(args.seed)
     problems: dict[tuple[int, int], Problem] = {}
     for cfg in configs:
@@ -443,9 +519,17 @@ def main(args: Args) -> dict[str, Any]:
     rows = []
     for cfg in configs:
         problem = problems[cfg["dims"]]
-        for mode, batch in modes:
-            act, update = agent_loop(cfg["agent"], cfg["params"], args.seed)
-            res = measure(act, update, problem.steps(batch), batch, args)
+        isolated = (
+            measure_isolated(cfg["agent"], cfg["params"], problem, [b for _, b in modes], args)
+            if cfg.get("isolated")
+            else None
+        )
+        for i, (mode, batch) in enumerate(modes):
+            if isolated is not None:
+                res = isolated[i]
+            else:
+                act, update = agent_loop(cfg["agent"], cfg["params"], args.seed)
+                res = measure(act, update, problem.steps(batch), batch, args)
             cell = Cell(cfg["label"], cfg["agent"], cfg["params"], cfg["p"], cfg["features"], batch, **res)
             cells.append(cell)
             rows.append(
@@ -459,9 +543,23 @@ def main(args: Args) -> dict[str, Any]:
                     f"{cell.update_us:,.1f}",
                 ]
             )
-            print(f"  {rows[-1][0]:<24} {mode:<11} {rows[-1][4]:>12} decisions/s", flush=True)
+            memory = "" if cell.peak_rss_mb is None else f"  peak RSS +{cell.peak_rss_mb:,.0f} MB"
+            print(f"  {rows[-1][0]:<24} {mode:<11} {rows[-1][4]:>12} decisions/s{memory}", flush=True)
     print()
     print_table(rows, ["agent", "p", "features", "mode", "decisions/s", "act µs/step", "update µs/step"])
+    neural = [c for c in cells if c.state_mb is not None]
+    if neural:
+        print("\nneural agents' memory (peak RSS growth while the cell ran; state with the buffer at capacity):")
+        mem_rows = [
+            [
+                c.label,
+                "online" if c.batch == 1 else f"batch {c.batch}",
+                "n/a" if c.peak_rss_mb is None else f"{c.peak_rss_mb:,.1f}",
+                f"{c.state_mb:,.1f}",
+            ]
+            for c in neural
+        ]
+        print_table(mem_rows, ["agent", "mode", "peak RSS MB", "state MB"])
 
     peers: list[dict[str, Any]] = []
     if args.peers:

@@ -1,0 +1,304 @@
+"""Neural agents: protocol, determinism, propensities, the exact posterior / covariance they keep, learning."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from recbandit.agents import make_agent
+from recbandit.agents._mlp import GradientCovariance
+from recbandit.agents._neural import ReplayBuffer
+
+NEURAL = ["neural-linear", "neural-ucb", "neural-ts", "neural-ensemble"]
+#: Small networks retrained often, so a short test exercises many retrainings.
+FAST = {"hidden": (16,), "train_every": 10, "train_steps": 5, "batch_size": 16, "device": "cpu"}
+
+
+def _obs(rng: np.random.Generator, b: int, k: int, du: int = 4, di: int = 3) -> dict[str, np.ndarray]:
+    return {
+        "user": rng.standard_normal((b, du)).astype(np.float32),
+        "items": rng.standard_normal((b, k, di)).astype(np.float32),
+        "item_ids": rng.integers(0, 100, size=(b, k)).astype(np.int64),
+    }
+
+
+def _play(name: str, seed: int, steps: int = 60, batch: int = 4, **params: Any) -> list[int]:
+    """Actions of ``steps`` act/update rounds on a fixed random stream of observations and rewards."""
+    data = np.random.default_rng(123)
+    agent = make_agent(name, seed=seed, **{**FAST, **params})
+    out: list[int] = []
+    for _ in range(steps):
+        obs = _obs(data, batch, 6)
+        d = agent.act(obs)
+        agent.update(obs, d.actions, (data.random(batch) < 0.3).astype(float))
+        out.extend(d.actions.tolist())
+    return out
+
+
+@pytest.mark.parametrize("name", NEURAL)
+@pytest.mark.parametrize("batch", [1, 7])
+@pytest.mark.parametrize("features", ["outer", "concat", "item"])
+def test_decisions_have_the_protocol_shapes(name: str, batch: int, features: str) -> None:
+    rng = np.random.default_rng(0)
+    agent = make_agent(name, seed=0, **{**FAST, "features": features})
+    for _ in range(25):  # 25 * 7 rows: several retrainings
+        obs = _obs(rng, batch, 5)
+        d = agent.act(obs)
+        assert d.actions.shape == (batch,) and d.actions.dtype.kind == "i"
+        assert ((d.actions >= 0) & (d.actions < 5)).all()
+        assert d.propensities.shape == (batch,)
+        assert ((d.propensities > 0) & (d.propensities <= 1)).all()
+        agent.update(obs, d.actions, rng.random(batch))
+    assert agent.retrainings > 0 and np.isfinite(agent.last_loss)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_same_seed_same_actions_bit_for_bit(name: str) -> None:
+    first = _play(name, seed=5)
+    assert first == _play(name, seed=5)
+    assert first != _play(name, seed=6)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_agents_leave_the_global_torch_generator_alone(name: str) -> None:
+    state = torch.random.get_rng_state().clone()
+    _play(name, seed=0, steps=15)
+    assert torch.equal(state, torch.random.get_rng_state())
+
+
+def test_importing_the_agents_does_not_import_torch() -> None:
+    code = "import sys, recbandit.agents; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == "False"
+
+
+def test_neural_ucb_is_deterministic_given_the_model() -> None:
+    agent = make_agent("neural-ucb", seed=0, **FAST)
+    obs = _obs(np.random.default_rng(1), 50, 6)
+    d1, d2 = agent.act(obs), agent.act(obs)
+    np.testing.assert_array_equal(d1.actions, d2.actions)
+    np.testing.assert_array_equal(d1.propensities, 1.0)
+
+
+@pytest.mark.parametrize("name", ["neural-linear", "neural-ts"])
+def test_propensities_estimate_the_choice_probability(name: str) -> None:
+    rng = np.random.default_rng(2)
+    wide = {"nu": 1.0} if name == "neural-ts" else {}  # NeuralTS's default nu leaves little doubt
+    agent = make_agent(name, seed=0, **FAST, propensity_samples=400, **wide)
+    for _ in range(5):
+        obs = _obs(rng, 4, 3)
+        agent.update(obs, agent.act(obs).actions, rng.random(4))
+    for _ in range(10):  # a context where the posterior is still in doubt
+        one = _obs(rng, 1, 3)
+        obs = {key: np.repeat(value, 3000, axis=0) for key, value in one.items()}  # one context, 3000 draws
+        d = agent.act(obs)
+        freq = np.bincount(d.actions, minlength=3) / len(d.actions)
+        if freq.max() < 0.9:
+            break
+    assert freq.max() < 0.9, "no context with an uncertain choice: the test would not test anything"
+    for a in range(3):
+        if freq[a] > 0.05:
+            assert abs(d.propensities[d.actions == a].mean() - freq[a]) < 0.04
+
+
+def test_ensemble_propensity_is_the_share_of_members_that_agree() -> None:
+    rng = np.random.default_rng(3)
+    agent = make_agent("neural-ensemble", seed=0, **{**FAST, "members": 8})
+    for _ in range(20):
+        obs = _obs(rng, 4, 5)
+        agent.update(obs, agent.act(obs).actions, rng.random(4))
+    obs = _obs(rng, 200, 5)
+    choices = agent.scores(obs).argmax(axis=2)  # [E, B]
+    d = agent.act(obs)
+    np.testing.assert_array_equal(d.propensities, (choices == d.actions).mean(axis=0))
+    assert (choices == d.actions).any(axis=0).all()  # every action is some member's choice
+    assert len(np.unique(d.propensities)) > 1  # members disagree somewhere: the bootstrap made them differ
+
+
+@pytest.mark.parametrize("bootstrap, check", [("poisson", "mean1"), ("bernoulli", "binary"), ("none", "ones")])
+def test_ensemble_bootstrap_weights(bootstrap: str, check: str) -> None:
+    agent = make_agent("neural-ensemble", seed=0, **{**FAST, "bootstrap": bootstrap, "members": 4})
+    w = agent._row_weights(20_000)
+    assert w.shape == (20_000, 4) and w.dtype == np.float32
+    if check == "mean1":
+        assert abs(w.mean() - 1.0) < 0.02 and abs(w.var() - 1.0) < 0.05
+    elif check == "binary":
+        assert set(np.unique(w)) == {0.0, 1.0} and abs(w.mean() - 0.5) < 0.02
+    else:
+        assert (w == 1).all()
+
+
+def test_neural_linear_posterior_is_the_bayesian_regression_on_the_buffer() -> None:
+    rng = np.random.default_rng(4)
+    agent = make_agent("neural-linear", seed=0, **{**FAST, "train_every": 40, "ridge": 0.5})
+    for _ in range(25):  # 50 rows: one retraining at 40, then 10 rows added under that representation
+        obs = _obs(rng, 2, 4)
+        agent.update(obs, agent.act(obs).actions, rng.random(2))
+    assert agent.retrainings == 1
+    x, r, _ = agent.buffer.rows()
+    phi = np.c_[agent.net.embed(x), np.ones(len(x))]
+    precision = 0.5 * np.eye(phi.shape[1]) + phi.T @ phi
+    mu, chol, a_n, b_n = agent.posterior()
+    np.testing.assert_allclose(chol @ chol.T, np.linalg.inv(precision), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(mu, np.linalg.solve(precision, phi.T @ r), rtol=1e-6, atol=1e-8)
+    assert a_n == pytest.approx(agent.config.a0 + 25)
+    assert b_n == pytest.approx(agent.config.b0 + 0.5 * (r @ r - mu @ precision @ mu), rel=1e-6)
+
+
+def test_gradient_covariance_matches_per_sample_gradients_from_torch_func() -> None:
+    rng = np.random.default_rng(5)
+    agent = make_agent("neural-ts", seed=0, **{**FAST, "hidden": (8, 6), "ridge": 0.3})
+    for _ in range(12):
+        obs = _obs(rng, 3, 4)
+        agent.update(obs, agent.act(obs).actions, rng.random(3))
+    net, cov = agent.net, agent.cov
+    params = {f"w{i}": w[0].detach() for i, w in enumerate(net.weights)}
+    params |= {f"b{i}": b[0, 0].detach() for i, b in enumerate(net.biases)}
+    n_layers = len(net.weights)
+
+    def f(p: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        a = x
+        for i in range(n_layers):
+            a = a @ p[f"w{i}"] + p[f"b{i}"]
+            if i < n_layers - 1:
+                a = torch.relu(a)
+        return a[0]
+
+    grads = torch.func.vmap(torch.func.grad(f), in_dims=(None, 0))
+    # The agent's Z summed gradients at the parameters of their time; check the update at today's.
+    fresh = GradientCovariance(net, 0.3)
+    x_rows = agent.buffer.rows()[0]
+    fresh.add(x_rows)
+    g = grads(params, torch.tensor(x_rows))
+    for i in range(n_layers):
+        np.testing.assert_allclose(fresh.z_w[i].numpy(), 0.3 + (g[f"w{i}"] ** 2).sum(0).numpy(), rtol=1e-4)
+        np.testing.assert_allclose(fresh.z_b[i].numpy(), 0.3 + (g[f"b{i}"] ** 2).sum(0).numpy(), rtol=1e-4)
+    x_new = agent.inputs(_obs(rng, 5, 4)).reshape(-1, x_rows.shape[1])
+    mean, var = cov.mean_var(x_new)
+    g_new = grads(params, torch.tensor(x_new))
+    ref = sum(
+        ((g_new[f"{kind}{i}"] ** 2) / z).flatten(1).sum(1)
+        for i in range(n_layers)
+        for kind, z in (("w", cov.z_w[i]), ("b", cov.z_b[i]))
+    )
+    np.testing.assert_allclose(var, 0.3 * ref.numpy(), rtol=1e-4)
+    with torch.no_grad():
+        np.testing.assert_allclose(mean, net.predict(x_new)[0], rtol=1e-5, atol=1e-6)
+
+
+def test_replay_buffer_is_a_ring() -> None:
+    buf = ReplayBuffer(5, 2, members=3)
+    x = np.arange(14, dtype=np.float32).reshape(7, 2)
+    buf.add(x[:3], np.arange(3.0), np.ones((3, 3), np.float32))
+    assert buf.size == 3
+    buf.add(x[3:7], np.arange(3.0, 7.0), 2 * np.ones((4, 3), np.float32))
+    xs, rs, ws = buf.rows()
+    assert buf.size == 5
+    assert sorted(rs.tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]  # the two oldest were overwritten
+    np.testing.assert_array_equal(xs[:, 0], 2 * rs)
+    assert ws is not None and ws[rs == 2.0].tolist() == [[1.0, 1.0, 1.0]]
+    buf.add(x, np.arange(7.0))  # a batch larger than the buffer keeps its newest rows
+    assert sorted(buf.rows()[1].tolist()) == [2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_params_are_reported_and_hidden_accepts_lists() -> None:
+    agent = make_agent("neural-ts", hidden=[32, 16], nu=0.5)
+    assert agent.params["hidden"] == (32, 16) and agent.params["nu"] == 0.5
+    assert make_agent("neural-linear", hidden=8).params["hidden"] == (8,)
+
+
+INVALID = [
+    ("neural-linear", {"hidden": 0}, r"^hidden must be an integer >= 1, got 0$"),
+    ("neural-linear", {"hidden": []}, r"^hidden must be a non-empty sequence of integers >= 1, got \[\]$"),
+    ("neural-ucb", {"features": "cross"}, r"^unknown features 'cross'; allowed values: outer, concat, item$"),
+    ("neural-ts", {"lr": 0}, r"^lr must be a finite number > 0\.0, got 0$"),
+    ("neural-ts", {"train_every": 0}, r"^train_every must be an integer >= 1, got 0$"),
+    ("neural-ts", {"nu": -1}, r"^nu must be a finite number >= 0\.0, got -1$"),
+    ("neural-ucb", {"ridge": 0.0}, r"^ridge must be a finite number > 0\.0, got 0\.0$"),
+    ("neural-linear", {"a0": 0}, r"^a0 must be a finite number > 0\.0, got 0$"),
+    ("neural-linear", {"device": "gpu"}, r"^device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'gpu'$"),
+    ("neural-ensemble", {"members": 1}, r"^members must be an integer >= 2, got 1$"),
+    ("neural-ensemble", {"bootstrap": "jackknife"}, r"^unknown bootstrap 'jackknife'; allowed values: poisson"),
+]
+
+
+@pytest.mark.parametrize("name, params, match", INVALID)
+def test_invalid_hyper_parameters_name_the_argument(name: str, params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make_agent(name, **params)
+
+
+@pytest.mark.parametrize("name", NEURAL)
+def test_context_dimension_change_is_rejected(name: str) -> None:
+    rng = np.random.default_rng(6)
+    agent = make_agent(name, seed=0, **FAST)
+    agent.act(_obs(rng, 2, 4))
+    match = re.escape("context dimensions (d_u, d_i) = (5, 3) do not match the (4, 3)")
+    with pytest.raises(ValueError, match=match):
+        agent.act(_obs(rng, 2, 4, du=5))
+    agent.reset(1)
+    assert agent.act(_obs(rng, 2, 4, du=5)).actions.shape == (2,)
+
+
+# --------------------------------------------------------------------------- learning
+
+
+def _quadratic_problem(rng: np.random.Generator, n: int, k: int = 5) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Unit contexts in 2-d; p(click) = sigmoid(5 (u . v)^2 - 3), symmetric in the sign of u . v.
+
+    With u, v at angles a, b, ``(u . v)^2 = (1 + cos 2(a - b)) / 2``: a second harmonic,
+    orthogonal to every function linear in ``(u, 1) ⊗ (v, 1)`` (first harmonics), so a
+    linear model ranks these candidates no better than chance, while a small MLP on the
+    same features can learn it. Unit norms keep UCB widths uninformative too.
+    """
+    angle = rng.uniform(0, 2 * np.pi, size=(n, 1 + k))
+    unit = np.stack([np.cos(angle), np.sin(angle)], axis=-1).astype(np.float32)
+    user, items = unit[:, 0], unit[:, 1:]
+    dot = np.einsum("nd,nkd->nk", user, items)
+    return {"user": user, "items": items, "item_ids": np.zeros((n, k), np.int64)}, 1 / (1 + np.exp(-(5 * dot**2 - 3)))
+
+
+def _regret(name: str, horizon: int, batch: int, **params: Any) -> float:
+    rng = np.random.default_rng(7)
+    obs_all, p = _quadratic_problem(rng, horizon)
+    agent = make_agent(name, seed=0, **params)
+    regret = 0.0
+    with threadpool_limits(limits=1):  # as the runner: one BLAS thread for these small matrices
+        for s in range(0, horizon, batch):
+            obs = {key: value[s : s + batch] for key, value in obs_all.items()}
+            a = agent.act(obs).actions
+            rows = np.arange(s, s + batch)
+            agent.update(obs, a, (rng.random(batch) < p[rows, a]).astype(float))
+            if s >= horizon // 2:  # second half: what has been learned
+                regret += float((p[rows].max(axis=1) - p[rows, a]).sum())
+    return regret
+
+
+HORIZON, BATCH = 3000, 5
+
+
+@pytest.fixture(scope="module")
+def baselines() -> tuple[float, float]:
+    """Second-half regret of random and of shared LinUCB on the quadratic problem."""
+    return _regret("random", HORIZON, BATCH), _regret("linucb-shared", HORIZON, BATCH)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NEURAL)
+def test_neural_agents_learn_a_quadratic_reward_that_linear_models_cannot(
+    name: str, baselines: tuple[float, float]
+) -> None:
+    params = {"hidden": (32,), "train_every": 50, "train_steps": 50, "batch_size": 64, "device": "cpu"}
+    random, linear = baselines
+    neural = _regret(name, HORIZON, BATCH, **params)
+    # The linear model only learns "close to the user's angle is good" (half the optima): it stays far
+    # from zero regret (measured: 46% of random's); the networks learn the second harmonic (2-13% of linear's).
+    assert linear > 0.3 * random, f"linear {linear:.0f} vs random {random:.0f}: the problem is not as designed"
+    assert neural < 0.4 * linear, f"{name} {neural:.0f} vs linucb-shared {linear:.0f}, random {random:.0f}"
