@@ -289,3 +289,20 @@ def test_ctrl_c_on_the_command_then_resume(tmp_path: Path) -> None:
     assert sorted(json.loads(b)["seed"] for _, b in after.values()) == list(range(n_runs))
     assert temp_files(out) == []
     assert (out / "regret_recbandit_Synthetic-v0.png").exists()
+
+
+def test_a_changed_default_redoes_the_run(tmp_path: Path) -> None:
+    """The digest covers explicit parameters; a record made under another default is stale."""
+    from recbandit.evaluation.runner import finished
+
+    spec = specs_for([0])[1]  # linucb-shared, alpha given; its other parameters are defaults
+    execute(spec, tmp_path)
+    path = tmp_path / spec.filename
+    assert finished(spec, tmp_path) is not None
+    record = json.loads(path.read_text())
+    assert record["agent_params"]["alpha"] == 1.0 and len(record["agent_params"]) > 1
+    other = next(k for k in record["agent_params"] if k != "alpha")
+    record["agent_params"][other] = "an older default"
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="resolved parameters changed"):
+        assert finished(spec, tmp_path) is None

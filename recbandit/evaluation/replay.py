@@ -24,7 +24,6 @@ from recbandit._validation import check_int
 from recbandit.agents.base import Agent
 from recbandit.data.logged import LoggedData
 from recbandit.envs.contexts import PCAContexts
-from recbandit.envs.fitted import feature_block
 
 
 @dataclass(frozen=True)
@@ -182,6 +181,8 @@ def log_contexts(data: LoggedData, context_dim: int = 12) -> tuple[np.ndarray, n
     its first ``context_dim`` principal components (fitted on the contexts only, no rewards).
     Item contexts: ``items.features`` the same way, or the identity when the log has none.
     """
+    from recbandit.envs.fitted import feature_block  # imports torch: only when a log is replayed
+
     context_dim = check_int("context_dim", context_dim, min_value=1)
     inter = data.interactions
     if inter.context is None or inter.context.shape[1] == 0:

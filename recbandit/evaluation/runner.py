@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import json
 import resource
 import time
 import warnings
@@ -25,6 +26,7 @@ from recbandit.agents import AGENTS, Agent, make_agent
 from recbandit.envs.registration import ENVS, make_env
 from recbandit.evaluation.metrics import checkpoints, diversity_metrics, session_metrics
 from recbandit.evaluation.results import (
+    _jsonable,
     atomic_write_bytes,
     machine,
     read_record,
@@ -359,5 +361,11 @@ def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     if record is None or record.get("spec_key") != spec.key:
         if record is not None:
             warnings.warn(f"{path}: configuration digest differs; the run will be redone", stacklevel=2)
+        return None
+    # The digest covers the parameters given explicitly; a changed default changes the agent's
+    # resolved parameters, which the record stores in full: such a stale result is redone too.
+    current = json.loads(json.dumps(make_agent(spec.agent, **spec.agent_params).params, default=_jsonable))
+    if "agent_params" in record and record["agent_params"] != current:
+        warnings.warn(f"{path}: the agent's resolved parameters changed; the run will be redone", stacklevel=2)
         return None
     return record
