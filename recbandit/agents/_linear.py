@@ -33,7 +33,7 @@ import numpy as np
 
 from recbandit._validation import check_choice, check_float
 from recbandit.agents._items import id_bound, obs_ids
-from recbandit.agents.base import Agent, AgentConfig, Obs, check_rewards
+from recbandit.agents.base import Agent, AgentConfig, Obs, check_rewards, checked_contexts
 
 FEATURES = ("outer", "item")
 
@@ -404,20 +404,7 @@ class LinearAgent(Agent):
 
     def _contexts(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """``user`` [B, d_u] and ``items`` [B, K, d_i] of ``obs``, checked against the model's dims."""
-        user, items = np.asarray(obs["user"]), np.asarray(obs["items"])
-        if user.ndim != 2 or items.ndim != 3 or user.shape[0] != items.shape[0]:
-            raise ValueError(
-                "obs['user'] must be (B, d_u) and obs['items'] (B, K, d_i) with the same B, "
-                f"got {user.shape} and {items.shape}"
-            )
-        dims = (user.shape[1], items.shape[2])
-        if dims != self._dims:
-            if self._dims is not None:
-                raise ValueError(
-                    f"context dimensions (d_u, d_i) = {dims} do not match the {self._dims} this agent's model "
-                    "was built for (from its first observation)"
-                )
-            self._dims = dims
+        user, items, self._dims = checked_contexts(obs, self._dims)
         return user, items
 
     def _with_intercept(self, a: np.ndarray, dtype: type = np.float64) -> np.ndarray:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from recbandit._validation import check_choice, check_float, check_int
-from recbandit.agents.base import Agent, AgentConfig, Decision, Obs, check_rewards
+from recbandit.agents.base import Agent, AgentConfig, Decision, Obs, check_rewards, checked_contexts
 
 if TYPE_CHECKING:
     from recbandit.agents._mlp import MLPEnsemble
@@ -154,20 +154,7 @@ class NeuralAgent(Agent):
 
     def _contexts(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """``user`` [B, d_u] and ``items`` [B, K, d_i] of ``obs``, checked against the model's dims."""
-        user, items = np.asarray(obs["user"]), np.asarray(obs["items"])
-        if user.ndim != 2 or items.ndim != 3 or user.shape[0] != items.shape[0]:
-            raise ValueError(
-                "obs['user'] must be (B, d_u) and obs['items'] (B, K, d_i) with the same B, "
-                f"got {user.shape} and {items.shape}"
-            )
-        dims = (user.shape[1], items.shape[2])
-        if dims != self._dims:
-            if self._dims is not None:
-                raise ValueError(
-                    f"context dimensions (d_u, d_i) = {dims} do not match the {self._dims} this agent's model "
-                    "was built for (from its first observation)"
-                )
-            self._dims = dims
+        user, items, self._dims = checked_contexts(obs, self._dims)
         return user, items
 
     def _features(self, user: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -154,3 +154,24 @@ def check_rewards(actions: np.ndarray, rewards: np.ndarray, batch: int, k: int) 
     if not finite:
         raise ValueError("rewards contain NaN or infinite values")
     return actions.astype(np.int64, copy=False), rewards
+
+
+def checked_contexts(obs: Obs, dims: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """``user`` [B, d_u] and ``items`` [B, K, d_i] of ``obs``, and their dims ``(d_u, d_i)``.
+
+    ``dims`` are those a model was built for (None before its first observation); other
+    dims raise ``ValueError``.
+    """
+    user, items = np.asarray(obs["user"]), np.asarray(obs["items"])
+    if user.ndim != 2 or items.ndim != 3 or user.shape[0] != items.shape[0]:
+        raise ValueError(
+            "obs['user'] must be (B, d_u) and obs['items'] (B, K, d_i) with the same B, "
+            f"got {user.shape} and {items.shape}"
+        )
+    seen = (user.shape[1], items.shape[2])
+    if dims is not None and seen != dims:
+        raise ValueError(
+            f"context dimensions (d_u, d_i) = {seen} do not match the {dims} this agent's model "
+            "was built for (from its first observation)"
+        )
+    return user, items, seen

@@ -39,7 +39,6 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from recbandit._io import atomic_write_bytes
 
 CACHE_FORMAT = 1
 _SHARD_PREFIX = "shard-"
@@ -77,26 +78,6 @@ def default_cache_dir() -> Path:
     from recbandit.data.fetch import cache_dir
 
     return cache_dir() / "embeddings"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Readers see the old file or the whole new one; on any error the temporary file is removed.
-    (The same as ``recbandit.evaluation.results.atomic_write_bytes``, kept here so that
-    encoders do not depend on the evaluation layer.)
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _array_sha256(arr: np.ndarray) -> str:

@@ -116,10 +116,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from recbandit._io import atomic_write_bytes
+from recbandit._stats import log_loss, roc_auc
 from recbandit._validation import check_choice, check_float, check_int, check_seed
 from recbandit.data.logged import LoggedData
 from recbandit.encoders.accounting import ComputeMeter, ComputeRecord, CostAccumulator, count_flops
-from recbandit.encoders.cache import atomic_write_bytes
 from recbandit.encoders.text import POOLINGS, TextEncoder, torch_threads
 
 #: Fine-tuning modes and what each trains.
@@ -133,7 +134,6 @@ MANIFEST_KIND = "recbandit-tuned-text-encoder"
 # Where the list of transformer layers sits in the architectures transformers ships.
 _LAYER_PATHS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer")
 _ROW_ARRAYS = ("train_rows", "validation_rows", "history_rows", "items_encoded", "items_trained", "users_encoded")
-_EPS = 1e-7
 
 
 # --------------------------------------------------------------------------- configuration
@@ -460,35 +460,6 @@ class TwoTowerHeads(torch.nn.Module):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count one half); NaN if a class is absent.
-
-    Args:
-        labels: float or bool[N], 1 = positive.
-        scores: float[N], higher = more likely positive.
-    """
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    order = np.argsort(s, kind="stable")
-    xs = s[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], len(xs)]
-    ranks = np.empty(len(s))
-    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Mean binary cross-entropy (natural log), probabilities clipped to [1e-7, 1 - 1e-7]."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def transformer_layers(model: torch.nn.Module) -> tuple[str, torch.nn.ModuleList]:

@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from recbandit._io import atomic_write_bytes
 from recbandit._validation import check_int
 from recbandit.encoders.accounting import ComputeMeter, ComputeRecord
 from recbandit.encoders.base import Encoder
-from recbandit.encoders.cache import atomic_write_bytes, text_key
+from recbandit.encoders.cache import text_key
 
 
 def resolve_encoder(encoder: Encoder | str | None, default: str) -> tuple[Encoder, str | None]:

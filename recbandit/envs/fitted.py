@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recbandit._stats import log_loss, roc_auc
 from recbandit._validation import check_float, check_int, check_seed
 from recbandit.data.fetch import cache_dir
 from recbandit.data.logged import DataError, LoggedData
@@ -60,46 +61,8 @@ from recbandit.envs.user_models import LatentFactorUserModel
 #: global rate in the popularity baseline.
 POPULARITY_PRIOR = 5.0
 
-_EPS = 1e-7
-
 
 # --------------------------------------------------------------------------- metrics
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count one half); NaN if one class is absent.
-
-    Args:
-        labels: float or bool[N], 1 = positive.
-        scores: float[N], higher = more likely positive.
-    """
-    y = np.asarray(labels).astype(bool)
-    s = np.asarray(scores, dtype=np.float64)
-    n_pos = int(y.sum())
-    n_neg = len(y) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = _average_ranks(s)
-    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """1-based ranks of ``x``, tied values sharing their mean rank."""
-    order = np.argsort(x, kind="stable")
-    xs = x[order]
-    starts = np.flatnonzero(np.r_[True, xs[1:] != xs[:-1]])
-    ends = np.r_[starts[1:], len(xs)]
-    mean_rank = (starts + ends + 1) / 2.0  # mean of 1-based ranks starts+1 .. ends
-    ranks = np.empty(len(x))
-    ranks[order] = np.repeat(mean_rank, ends - starts)
-    return ranks
-
-
-def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
-    """Mean binary cross-entropy (natural log), probabilities clipped to [1e-7, 1 - 1e-7]."""
-    y = np.asarray(labels, dtype=np.float64)
-    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1 - _EPS)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log1p(-p)))
 
 
 def grouped_auc(groups: np.ndarray, labels: np.ndarray, scores: np.ndarray) -> tuple[float, int]:

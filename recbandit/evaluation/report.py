@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from recbandit._io import atomic_write_bytes
 from recbandit.evaluation.metrics import loglog_slope, mean_ci
-from recbandit.evaluation.results import atomic_write_bytes
 
 
 def context_of(record: dict[str, Any]) -> str:

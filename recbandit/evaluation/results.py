@@ -7,7 +7,6 @@ import json
 import os
 import platform
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable
 from importlib import metadata
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from recbandit._io import atomic_write_bytes
 
 SCHEMA_VERSION = 1
 REQUIRED_FIELDS = (
@@ -45,26 +46,6 @@ def record_filename(benchmark: str, env: str, agent: str, seed: int, key: str) -
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")
 
     return f"{slug(benchmark)}__{slug(env)}__{slug(agent)}__seed{seed}__{key}.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``.
-
-    A reader (or a run interrupted at any point) sees either the old file or the whole new
-    one, never a partial file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from recbandit._io import atomic_write_bytes
 from recbandit._validation import check_int, check_seed
 from recbandit.agents import AGENTS, Agent, make_agent
 from recbandit.envs.registration import ENVS, make_env
 from recbandit.evaluation.metrics import checkpoints, diversity_metrics, session_metrics
 from recbandit.evaluation.results import (
     _jsonable,
-    atomic_write_bytes,
     machine,
     read_record,
     record_filename,
