@@ -35,5 +35,6 @@ def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| myopic oracle (true state) |" in proc.stdout and "| ppo | 1 | 3,200 |" in proc.stdout
+    assert "| a2c | 1 | 3,200 |" in proc.stdout
     assert (out / "summary.md").stat().st_size > 0 and (out / "session_curves.png").stat().st_size > 5000
-    assert len(list(out.glob("session__*.json"))) == 4
+    assert len(list(out.glob("session__*.json"))) == 5  # random, linucb, dqn, ppo, a2c
