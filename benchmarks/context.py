@@ -38,7 +38,6 @@ Usage::
 
 from __future__ import annotations
 
-import io
 import json
 import random
 import sys
@@ -54,7 +53,7 @@ from recbandit.envs import make_env
 from recbandit.envs.problem import BanditProblem
 from recbandit.evaluation import RunSpec, run_sweep, summary_table
 from recbandit.evaluation.metrics import mean_ci, t_quantile
-from recbandit.evaluation.report import encode_cost, format_encode_cost, group
+from recbandit.evaluation.report import encode_cost, format_encode_cost, group, plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "context"
@@ -237,20 +236,14 @@ def plot(records: list[dict[str, Any]], names: dict[str, str], path: Path, title
     for (_, _, label), recs in entries:
         t = np.array(recs[0]["curve"]["t"])
         curves = np.array([r["curve"]["cumulative_regret"] for r in recs])
-        mean, half = mean_ci(curves)
-        (line,) = ax.plot(t, mean, label=f"{names[label]} (n={len(curves)})")
-        if len(curves) > 1:
-            ax.fill_between(t, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+        plot_band(ax, t, *mean_ci(curves), len(curves), names[label])
     ax.set_xlabel("decisions")
     ax.set_ylabel("cumulative regret (vs. expected reward)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def main(args: Args) -> None:

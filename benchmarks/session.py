@@ -39,6 +39,7 @@ import tyro
 from recbandit.envs import make_env
 from recbandit.evaluation import RunSpec, run_sweep, summary_table
 from recbandit.evaluation.metrics import mean_ci
+from recbandit.evaluation.report import plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "session"
@@ -189,8 +190,6 @@ def reading(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str,
 
 def plot_curves(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str, Any]], path: Path) -> None:
     """Two panels: return per session and session length over decisions, mean over seeds with a 95% band."""
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,10 +201,7 @@ def plot_curves(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[
         (axes[1], "mean_length", "length", "session length (steps)"),
     ):
         for agent, recs in by_agent.items():
-            t, mean, half = window_means(recs, key)
-            (line,) = ax.plot(t, mean, marker=".", label=f"{agent} (n={len(recs)})")
-            if len(recs) > 1:
-                ax.fill_between(t, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+            plot_band(ax, *window_means(recs, key), len(recs), agent, marker=".")
         for name, ref in refs.items():
             ax.axhline(ref[ref_key], linestyle="--", linewidth=1, color="grey" if "myopic" in name else "black")
             ax.annotate(name, (0.01, ref[ref_key]), xycoords=("axes fraction", "data"), fontsize=7, va="bottom")
@@ -216,10 +212,7 @@ def plot_curves(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[
     n = ", ".join(str(s) for s in sorted({len(r) for r in by_agent.values()}))
     fig.suptitle(f"Session-v0: sessions ending in each 1/20 of the run, mean over {n} seeds, 95% band")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def main(args: Args) -> None:

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from recbandit._stats import log_loss
 from recbandit._validation import check_choice, check_float, check_int
 
 #: Hyper-parameter candidates of Switch-DR's ``tau`` and DRos' ``lambda_`` for SLOPE (OBP's).
@@ -629,11 +630,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 200, t
     return np.concatenate([w.detach().numpy(), b.detach().numpy()])
 
 
-def _logloss(y: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-
-
 @dataclass(frozen=True)
 class RewardModel:
     """A cross-fitted reward model and how it was fitted.
@@ -735,7 +731,7 @@ def fit_reward_model(
         q[test] = _fit_predict_all(x, feats, pos_feats, act, pos, y, np.flatnonzero(train), np.flatnonzero(test), lam)
         base_pred[test] = y[train].mean()
     logged = q[np.arange(n), act, pos]
-    return RewardModel(q, chosen, _logloss(y, logged), _logloss(y, base_pred))
+    return RewardModel(q, chosen, log_loss(y, logged), log_loss(y, base_pred))
 
 
 def _design(
@@ -809,7 +805,7 @@ def _fit_score(
     w, stats = _coefficients(x, feats, pos_feats, act, pos, y, train, lam)
     lr, la, lp = _logits_parts(x, feats, pos_feats, w, stats, test)
     z = lr + la[act[test]] + lp[pos[test]]
-    return _logloss(y[test], 1.0 / (1.0 + np.exp(-z)))
+    return log_loss(y[test], 1.0 / (1.0 + np.exp(-z)))
 
 
 # --------------------------------------------------------------------------- logging policy

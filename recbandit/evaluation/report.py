@@ -171,6 +171,23 @@ def summary_table(records: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def plot_band(ax: Any, t: np.ndarray, mean: np.ndarray, half: np.ndarray, n: int, label: str, **kw: Any) -> None:
+    """Plot ``mean`` [T] over ``t`` [T] on ``ax`` with its 95% band ``mean ± half`` (the band only when n > 1)."""
+    (line,) = ax.plot(t, mean, label=f"{label} (n={n})", **kw)
+    if n > 1:
+        ax.fill_between(t, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+
+
+def save_png(fig: Any, path: Path) -> None:
+    """Write a matplotlib figure to ``path`` as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
 def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scale: bool = False) -> list[Path]:
     """One PNG per env: mean cumulative regret over seeds with a 95% band per agent.
 
@@ -197,10 +214,7 @@ def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scal
         for agent, recs in sorted(entries, key=lambda e: -e[1][0]["cumulative_regret"]):
             t = np.array(recs[0]["curve"]["t"])
             curves = np.array([r["curve"]["cumulative_regret"] for r in recs if len(r["curve"]["t"]) == len(t)])
-            mean, half = mean_ci(curves)
-            (line,) = ax.plot(t, mean, label=f"{agent} (n={len(curves)})")
-            if len(curves) > 1:
-                ax.fill_between(t, mean - half, mean + half, color=line.get_color(), alpha=0.2, linewidth=0)
+            plot_band(ax, t, *mean_ci(curves), len(curves), agent)
             seeds.add(len(curves))
         ax.set_xlabel("decisions")
         ax.set_ylabel("cumulative regret (vs. expected reward)")
@@ -213,9 +227,6 @@ def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scal
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"regret_{env.replace('/', '_')}.png"
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        plt.close(fig)
-        atomic_write_bytes(path, buf.getvalue())
+        save_png(fig, path)
         written.append(path)
     return written
