@@ -1,7 +1,8 @@
-"""Atomic file writes shared by result records, benchmark outputs and the embedding cache."""
+"""File helpers: atomic writes (result records, benchmark outputs, the embedding cache) and file hashes."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -25,3 +26,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 (hex) of a file's bytes, memoised per process by (real path, size, mtime, inode)."""
+    real = os.path.realpath(path)
+    st = os.stat(real)
+    memo_key = (real, st.st_size, st.st_mtime_ns, st.st_ino)
+    digest = _FILE_HASHES.get(memo_key)
+    if digest is None:
+        h = hashlib.sha256()
+        with open(real, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 23), b""):
+                h.update(block)
+        digest = _FILE_HASHES[memo_key] = h.hexdigest()
+    return digest

@@ -17,7 +17,6 @@ Weights are stored ``[E, in, out]`` (rows multiply from the left: ``a @ W``).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -36,24 +35,6 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return out
 
-
-@contextmanager
-def intra_op_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` torch intra-op threads, then restore the previous count (0: leave it).
-
-    Set even when torch already reports ``n``: ``torch.set_num_threads`` also sets MKL's
-    own count, which can differ from OpenMP's (e.g. inside threadpoolctl's limits after an
-    earlier ``set_num_threads``) and then runs every small GEMM on contended threads.
-    """
-    if n == 0:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class MLPEnsemble:

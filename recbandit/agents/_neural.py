@@ -234,9 +234,9 @@ class NeuralAgent(Agent):
 
     def act(self, obs: Obs) -> Decision:
         """Choose one candidate per user (``_act``, on ``threads`` torch threads)."""
-        from recbandit.agents._mlp import intra_op_threads
+        from recbandit._torch import torch_threads
 
-        with intra_op_threads(self.config.threads):
+        with torch_threads(self.config.threads):
             return self._act(obs)
 
     @abstractmethod
@@ -249,9 +249,9 @@ class NeuralAgent(Agent):
         A batch of B decisions that makes n retrainings due runs them as one of
         ``n * train_steps`` steps, so the compute per decision does not depend on B.
         """
-        from recbandit.agents._mlp import intra_op_threads
+        from recbandit._torch import torch_threads
 
-        with intra_op_threads(self.config.threads):
+        with torch_threads(self.config.threads):
             self._update(obs, actions, rewards)
 
     def _update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:

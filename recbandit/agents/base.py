@@ -1,10 +1,7 @@
 """The Agent protocol: batched ``act`` / ``update`` with propensities, and shared helpers.
 
-Observations are dicts of batched arrays (B users, K candidates):
-
-- ``user``: float32[B, d_u], each user's context;
-- ``items``: float32[B, K, d_i], each candidate's context;
-- ``item_ids``: int64[B, K], catalogue ids of the candidates (for per-item agents).
+Observations (``recbandit.types.Obs``) are dicts of batched arrays (B users, K
+candidates): ``user`` float32[B, d_u], ``items`` float32[B, K, d_i], ``item_ids`` int64[B, K].
 
 Agents know nothing of how rewards are made and never import an env.
 """
@@ -14,29 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from recbandit._validation import check_seed
-
-Obs = Mapping[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What an agent chose for a batch.
-
-    Attributes:
-        actions: int64[B], candidate positions in ``[0, K)``.
-        propensities: float64[B], probability with which the agent's policy picked each
-            action given everything it knew (1.0 for a deterministic choice).
-    """
-
-    actions: np.ndarray
-    propensities: np.ndarray
+from recbandit.types import Decision, Obs
 
 
 @dataclass(frozen=True)

@@ -45,56 +45,18 @@ untouched. Torch is imported on the first observation, not with ``recbandit.agen
 
 from __future__ import annotations
 
-import random
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from recbandit._torch import isolated_global_rng, torch_threads
 from recbandit._validation import check_choice, check_float, check_int
 from recbandit.agents.base import Agent, AgentConfig, Decision, Obs, check_rewards
 
 DEVICES = ("cpu", "cuda", "auto")
 
 
-@contextmanager
-def isolated_global_rng(seed: int) -> Iterator[None]:
-    """Seed Python's, numpy's and torch's global generators with ``seed``; restore them on exit.
-
-    Args:
-        seed: in [0, 2**32).
-    """
-    import torch
-
-    py_state, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
-
-
-@contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads, then restore the caller's setting.
-
-    Small networks run fastest on one thread, and many threads spin against each other
-    when other runs share the cores (a 40x slowdown measured on 2 busy cores).
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -637,6 +599,4 @@ __all__ = [
     "PPOAgent",
     "PPOConfig",
     "SB3Agent",
-    "isolated_global_rng",
-    "torch_threads",
 ]

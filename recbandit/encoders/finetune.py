@@ -116,12 +116,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from recbandit._io import atomic_write_bytes
+from recbandit._io import atomic_write_bytes, file_sha256
 from recbandit._stats import log_loss, roc_auc
+from recbandit._torch import seeded_torch_rng, torch_generator, torch_threads
 from recbandit._validation import check_choice, check_float, check_int, check_seed
 from recbandit.data.logged import LoggedData
 from recbandit.encoders.accounting import ComputeMeter, ComputeRecord, CostAccumulator, count_flops
-from recbandit.encoders.text import POOLINGS, TextEncoder, torch_threads
+from recbandit.encoders.text import POOLINGS, TextEncoder
 
 #: Fine-tuning modes and what each trains.
 MODES: dict[str, str] = {
@@ -504,19 +505,6 @@ def _tensor_digest(tensors: dict[str, torch.Tensor]) -> dict[str, str]:
     return out
 
 
-@contextlib.contextmanager
-def _seeded_torch_rng(seed: int, device: torch.device) -> Iterator[None]:
-    """Seed torch's default generator(s) for the block (dropout), then restore the caller's state."""
-    devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
-    )
-    with torch.random.fork_rng(devices=devices):
-        torch.default_generator.manual_seed(seed)
-        if device.type == "cuda":  # pragma: no cover - needs a GPU
-            with torch.cuda.device(device):
-                torch.cuda.manual_seed(seed)
-        yield
-
 
 @contextlib.contextmanager
 def _quiet_peft() -> Iterator[None]:
@@ -793,7 +781,7 @@ class TunedTextEncoder(TextEncoder):
             if report is not None:
                 arrays = {k: torch.from_numpy(np.ascontiguousarray(getattr(report, k), np.int64)) for k in _ROW_ARRAYS}
                 save_file(arrays, str(tmp / "rows.safetensors"), metadata={"format": "pt"})
-            files = {str(p.relative_to(tmp)): _file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
+            files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
             manifest = {
                 "format": MANIFEST_FORMAT,
                 "kind": MANIFEST_KIND,
@@ -877,7 +865,7 @@ class TunedTextEncoder(TextEncoder):
             file = root / name
             if not file.is_file():
                 raise ValueError(f"{file}: listed in the manifest but missing")
-            if _file_sha256(file) != digest:
+            if file_sha256(file) != digest:
                 raise ValueError(f"{file}: contents differ from the manifest's SHA-256 (altered or corrupt)")
         base_info = manifest["base"]
         source = base_info["source"] if model is None else os.fspath(model)
@@ -940,13 +928,6 @@ def _portable_source(source: str | None) -> str | None:
     path = Path(source).expanduser()
     return str(path.resolve()) if path.is_dir() else source
 
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _data_info(data: LoggedData) -> dict[str, Any]:
@@ -1183,8 +1164,8 @@ def fine_tune(
     plan = _plan(data, split_time, cfg, rng)
     # Separate streams, so that every mode starts from the same heads (LoRA's B is zero, so
     # the untrained model is the same in every mode) and the row order is the same too.
-    heads_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
-    adapter_gen = torch.Generator().manual_seed(int(rng.integers(2**63 - 1)))
+    heads_gen = torch_generator(int(rng.integers(2**63 - 1)))
+    adapter_gen = torch_generator(int(rng.integers(2**63 - 1)))
     dropout_seed = int(rng.integers(2**63 - 1))
     enc: TunedTextEncoder = TunedTextEncoder._wrap(base, mode, cfg, seed, copy_model=True)
     enc.split_time = split_time
@@ -1431,7 +1412,7 @@ class _Trainer:
         # training (heads, plus the encoder when it is tuned) on the fit rows.
         phases = [("probe", cfg.probe_epochs, plan.probe_rows, cfg.probe_batch_size, False)]
         phases.append(("tune", cfg.epochs, plan.fit_rows, cfg.batch_size, self.trainable))
-        with _seeded_torch_rng(dropout_seed, enc.device):
+        with seeded_torch_rng(dropout_seed, enc.device):
             for phase, n_epochs, fit, batch_size, tune in phases:
                 head_lr = cfg.probe_lr if phase == "probe" and cfg.probe_lr is not None else cfg.head_lr
                 self.opt.param_groups[0]["lr"] = head_lr

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recbandit._io import file_sha256
 from recbandit.encoders.base import Encoder
 from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.encoders.cache import EmbeddingCache
@@ -340,8 +341,6 @@ def folder_digest(folder: Path) -> str:
     Weights, config, tokenizer and adapter files all count, so retraining a model folder in
     place changes the digest. File hashes are memoised per process by (path, size, mtime).
     """
-    from recbandit.encoders.text import file_sha256
-
     parts = {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

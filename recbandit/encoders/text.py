@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from recbandit._io import file_sha256
+from recbandit._torch import torch_threads
 from recbandit._validation import check_choice, check_int
 from recbandit.encoders.accounting import ComputeMeter, ComputeRecord, CostAccumulator, count_flops
 from recbandit.encoders.cache import EmbeddingCache, text_key
@@ -84,22 +86,6 @@ POOLINGS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {"me
 
 # --------------------------------------------------------------------------- model fingerprint
 
-_FILE_HASHES: dict[tuple[str, int, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, memoised per process by (real path, size, mtime, inode)."""
-    real = os.path.realpath(path)
-    st = os.stat(real)
-    memo_key = (real, st.st_size, st.st_mtime_ns, st.st_ino)
-    digest = _FILE_HASHES.get(memo_key)
-    if digest is None:
-        h = hashlib.sha256()
-        with open(real, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 23), b""):
-                h.update(block)
-        digest = _FILE_HASHES[memo_key] = h.hexdigest()
-    return digest
 
 
 def weight_files(folder: Path) -> list[Path]:
@@ -172,18 +158,6 @@ def _quiet_transformers() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run the block with ``torch.set_num_threads(n)``; restore the previous count after (no-op for None)."""
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _short(exc: BaseException) -> str:

@@ -9,8 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from recbandit.envs.problem import BanditProblem
-
-Obs = dict[str, np.ndarray]
+from recbandit.types import Obs
 
 
 class BanditEnv(gym.Env[Obs, np.int64]):

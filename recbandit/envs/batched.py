@@ -10,8 +10,7 @@ from gymnasium import spaces
 
 from recbandit._validation import check_int
 from recbandit.envs.problem import BanditProblem
-
-Obs = dict[str, np.ndarray]
+from recbandit.types import Obs
 
 
 class BatchedBanditEnv(gym.Env[Obs, np.ndarray]):

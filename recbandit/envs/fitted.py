@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from recbandit._stats import log_loss, roc_auc
+from recbandit._torch import torch_generator, torch_threads
 from recbandit._validation import check_float, check_int, check_seed
 from recbandit.data.fetch import cache_dir
 from recbandit.data.logged import DataError, LoggedData
@@ -318,7 +319,7 @@ def _fit_once(
     val: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
 ) -> tuple[dict[str, np.ndarray], int, float, int]:
     """One fit on the given rows; returns numpy tables (U, bu, V, bi, b0) and the epoch stats."""
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = torch_generator(config.seed)
     rate = float(np.clip(labels.mean(), 1e-4, 1 - 1e-4))
     model = _LogisticMF(
         n_users,
@@ -402,9 +403,7 @@ def fit_logistic_mf(
     n_val = max(1, int(round(config.val_fraction * len(tr))))
     n_fit = len(tr) - n_val
     val = (u_all[n_fit:], i_all[n_fit:], y_all[n_fit:])
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # bit-identical fits in every process, whatever its thread settings
-    try:
+    with torch_threads(1):  # bit-identical fits in every process, whatever its thread settings
         tables, best, best_loss, run = _fit_once(
             u_all[:n_fit], i_all[:n_fit], y_all[:n_fit], n_users, n_items, user_side, item_side,
             config, config.max_epochs, val,
@@ -413,8 +412,6 @@ def fit_logistic_mf(
             tables, _, _, _ = _fit_once(
                 u_all, i_all, y_all, n_users, n_items, user_side, item_side, config, max(best, 1), None
             )
-    finally:
-        torch.set_num_threads(prev_threads)
     fitted_max = float(tr.timestamp.max()) if config.refit else float(tr.timestamp[order][:n_fit].max())
     model = FittedUserModel(
         np.column_stack([tables["U"], tables["bu"]]),

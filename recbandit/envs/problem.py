@@ -16,6 +16,17 @@ from gymnasium import spaces
 
 from recbandit._validation import check_int
 from recbandit.envs.user_models import UserModel
+from recbandit.types import (
+    COLD,
+    EXPECTED_REWARD,
+    EXPECTED_REWARDS,
+    INFO_ITEM_IDS,
+    OPTIMAL_ACTION,
+    OPTIMAL_REWARD,
+    REGRET,
+    REWARDS,
+    USER_IDS,
+)
 
 _REJECTION_MIN_RATIO = 4  # below n_avail / K of this, sample by argpartition instead
 
@@ -177,24 +188,52 @@ class BanditProblem:
             rewards float64[B] and the info dict (every value has leading dimension B).
         """
         expected = self.user_model.expected_reward(users, candidates)
-        rows = np.arange(len(users))
-        chosen = expected[rows, actions]
-        best = expected.argmax(axis=1)
-        optimum = expected[rows, best]
-        rewards = (rng.random(len(users)) < chosen).astype(np.float64)
+        info = step_info(rng, expected, actions, users, candidates, self.cold(t, candidates))
+        return info[REWARDS], info
+
+    def cold(self, t: int, candidates: np.ndarray) -> np.ndarray:
+        """bool[B, K]: which candidates arrived after decision 0 and within ``cold_window`` of ``t``."""
         arrival = self.item_arrival[candidates]  # type: ignore[index]
-        info = {
-            "expected_rewards": expected,
-            "expected_reward": chosen,
-            "optimal_reward": optimum,
-            "optimal_action": best,
-            "regret": optimum - chosen,
-            "rewards": rewards,
-            "item_ids": candidates,
-            "user_ids": users,
-            "cold": (arrival > 0) & (t - arrival < self.cold_window),
-        }
-        return rewards, info
+        return (arrival > 0) & (t - arrival < self.cold_window)
+
+
+def step_info(
+    rng: np.random.Generator,
+    expected: np.ndarray,
+    actions: np.ndarray,
+    users: np.ndarray,
+    candidates: np.ndarray,
+    cold: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """Draw Bernoulli rewards for the chosen candidates and build a step's info (``recbandit.types``).
+
+    Args:
+        rng: the env's generator (one uniform per user).
+        expected: float64[B, K], every candidate's expected reward.
+        actions: int64[B], chosen positions.
+        users: int64[B].
+        candidates: int64[B, K].
+        cold: bool[B, K].
+
+    Returns:
+        The info dict; ``info["rewards"]`` float64[B] holds the sampled rewards.
+    """
+    rows = np.arange(len(users))
+    chosen = expected[rows, actions]
+    best = expected.argmax(axis=1)
+    optimum = expected[rows, best]
+    rewards = (rng.random(len(users)) < chosen).astype(np.float64)
+    return {
+        EXPECTED_REWARDS: expected,
+        EXPECTED_REWARD: chosen,
+        OPTIMAL_REWARD: optimum,
+        OPTIMAL_ACTION: best,
+        REGRET: optimum - chosen,
+        REWARDS: rewards,
+        INFO_ITEM_IDS: candidates,
+        USER_IDS: users,
+        COLD: cold,
+    }
 
 
 def _as_contexts(name: str, value: np.ndarray, n_rows: int) -> np.ndarray:

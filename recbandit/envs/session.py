@@ -22,9 +22,9 @@ from gymnasium import spaces
 from recbandit._validation import check_float, check_int
 from recbandit.data.synthetic import SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
-from recbandit.envs.problem import BanditProblem
+from recbandit.envs.problem import BanditProblem, step_info
+from recbandit.types import REWARDS, SESSION_IDS, SESSION_STEP, Obs
 
-Obs = dict[str, np.ndarray]
 #: Base click probabilities are clipped to [P_CLIP, 1 - P_CLIP] before taking their logit.
 P_CLIP = 1e-6
 
@@ -210,26 +210,14 @@ class SessionCore:
         """
         dyn, problem = self.dynamics, self.problem
         rows = np.arange(self.batch)
-        expected = self.expected_rewards()
-        chosen = expected[rows, actions]
-        best = expected.argmax(axis=1)
-        optimum = expected[rows, best]
-        clicks = (rng.random(self.batch) < chosen).astype(np.float64)
+        info = step_info(
+            rng, self.expected_rewards(), actions, self.users.copy(), self.candidates.copy(),
+            problem.cold(t, self.candidates),
+        )  # fmt: skip
+        info[SESSION_IDS] = self.session_ids.copy()
+        info[SESSION_STEP] = self.steps.copy()
+        clicks = info[REWARDS]
         items = self.candidates[rows, actions]
-        arrival = problem.item_arrival[self.candidates]  # type: ignore[index]
-        info: dict[str, np.ndarray] = {
-            "expected_rewards": expected,
-            "expected_reward": chosen,
-            "optimal_reward": optimum,
-            "optimal_action": best,
-            "regret": optimum - chosen,
-            "rewards": clicks,
-            "item_ids": self.candidates.copy(),
-            "user_ids": self.users.copy(),
-            "cold": (arrival > 0) & (t - arrival < problem.cold_window),
-            "session_ids": self.session_ids.copy(),
-            "session_step": self.steps.copy(),
-        }
         # User state: fatigue from exposure, interest drift from consumption, satisfaction from clicks.
         y, v = self.topics[items], problem.item_contexts[items].astype(np.float64)
         self.fatigue = dyn.fatigue_decay * self.fatigue + y

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from recbandit._stats import log_loss
+from recbandit._torch import torch_threads
 from recbandit._validation import check_choice, check_float, check_int
 
 #: Hyper-parameter candidates of Switch-DR's ``tau`` and DRos' ``lambda_`` for SLOPE (OBP's).
@@ -610,9 +611,7 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 200, t
     rate = float(np.clip(np.mean(y), 1e-6, 1 - 1e-6))
     w = torch.zeros(d, dtype=torch.float64, requires_grad=True)
     b = torch.tensor([np.log(rate / (1 - rate))], dtype=torch.float64, requires_grad=True)
-    prev_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         opt = torch.optim.LBFGS(
             [w, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-14, line_search_fn="strong_wolfe"
         )
@@ -625,8 +624,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, max_iter: int = 200, t
             return loss
 
         opt.step(closure)
-    finally:
-        torch.set_num_threads(prev_threads)
     return np.concatenate([w.detach().numpy(), b.detach().numpy()])
 
 
