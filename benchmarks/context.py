@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 import tyro
+from _data import use_shared_data
 
 from recbandit.envs import make_env
 from recbandit.envs.problem import BanditProblem
@@ -55,6 +56,8 @@ from recbandit.evaluation import RunSpec, run_sweep, summary_table
 from recbandit.evaluation.metrics import mean_ci, t_quantile
 from recbandit.evaluation.report import encode_cost, format_encode_cost, group, plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
+
+use_shared_data()  # the registered envs find ../shared/data by name (library code never looks there)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "context"
 ID_ONLY = "ids only"

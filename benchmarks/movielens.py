@@ -24,11 +24,14 @@ from pathlib import Path
 
 import numpy as np
 import tyro
+from _data import use_shared_data
 
 from recbandit.envs import make_env
 from recbandit.envs.fitted import format_fit_report
 from recbandit.evaluation import make_specs, plot_regret, run_sweep, summary_table
 from recbandit.evaluation.results import atomic_write_bytes, machine
+
+use_shared_data()  # the registered envs find ../shared/data by name (library code never looks there)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "movielens"
 AGENTS = ("random", "ucb1", "ts", "eps-greedy", "linucb-shared", "linucb-disjoint", "lints-shared", "lints-disjoint")

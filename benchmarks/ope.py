@@ -39,12 +39,15 @@ from pathlib import Path
 
 import numpy as np
 import tyro
+from _data import use_shared_data
 
 from recbandit.data.obd import N_POSITIONS, load_obd
 from recbandit.envs.obd import find_obd
 from recbandit.evaluation import ope
 from recbandit.evaluation.replay import wilson_interval
 from recbandit.evaluation.results import atomic_write_bytes, machine, versions
+
+use_shared_data()  # the registered envs find ../shared/data by name (library code never looks there)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 #: OBP's README (examples/obd), BTS from the random log, campaign "all", logistic regression, 30 runs.

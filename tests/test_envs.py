@@ -13,8 +13,8 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import recbandit  # noqa: F401  (registers ids)
+from recbandit.data.fetch import DatasetNotFoundError
 from recbandit.envs import ENVS, make_env
-from recbandit.envs.fitted import DatasetNotFoundError
 
 SMALL = {"n_items": 300, "n_users": 200}
 SHARED = Path(os.environ.get("RECBANDIT_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")

@@ -16,9 +16,9 @@ from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 import recbandit
+from recbandit.data.fetch import DatasetNotFoundError
 from recbandit.data.logged import Interactions, Items, LoggedData, Users
 from recbandit.envs import make_env
-from recbandit.envs.fitted import DatasetNotFoundError
 from recbandit.envs.movielens import NEVER, decision_arrival, find_movielens_100k, make_config
 from recbandit.envs.obd import OBDEnvConfig, problem_from_log
 from recbandit.envs.obd import make_config as obd_config

@@ -240,7 +240,7 @@ def test_bandit_agents_run_unchanged_through_the_runner(batch: int | None, agent
 
 
 def test_session_movielens_uses_genres_as_topics() -> None:
-    from recbandit.envs.fitted import DatasetNotFoundError
+    from recbandit.data.fetch import DatasetNotFoundError
 
     try:
         env = make_env("recbandit/SessionMovieLens100K-v0")

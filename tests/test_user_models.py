@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from recbandit.data.logged import Interactions, Items, LoggedData, Users
+from recbandit.envs.contexts import feature_block
 from recbandit.envs.fitted import (
     FittedUserModel,
     LogisticMFConfig,
-    feature_block,
     fit_logistic_mf,
     grouped_auc,
     log_loss,

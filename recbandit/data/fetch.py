@@ -151,6 +151,10 @@ def search_dirs() -> list[Path]:
     return ([Path(env)] if env else []) + [cache_dir()]
 
 
+class DatasetNotFoundError(DataError):
+    """A dataset is in none of the places searched (the message lists them and how to get it)."""
+
+
 def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
     """The folder of a dataset given as a path or a name.
 
@@ -158,8 +162,8 @@ def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
     then ``<cache>/recbandit/<name>``.
 
     Raises:
-        DataError: not found anywhere; the message lists the places tried and, for a
-            known name, the ``recbandit data fetch`` command that gets it.
+        DatasetNotFoundError: not found anywhere; the message lists the places tried and,
+            for a known name, the ``recbandit data fetch`` command that gets it.
     """
     path = Path(name_or_path).expanduser()
     if path.exists():
@@ -179,7 +183,28 @@ def find_dataset(name_or_path: str | os.PathLike[str]) -> Path:
     )
     if "RECBANDIT_DATA" not in os.environ and name in DATASETS:
         hint += " (or set RECBANDIT_DATA to the folder that holds it)"
-    raise DataError(name, f"no such file or folder (tried {', '.join(tried)}){hint}")
+    raise DatasetNotFoundError(name, f"no such file or folder (tried {', '.join(tried)}){hint}")
+
+
+def find_data_folder(path: str | os.PathLike[str] | None, name: str) -> Path:
+    """The folder of dataset ``name`` for an env: ``path`` if given, else ``find_dataset(name)``.
+
+    Library code searches only ``$RECBANDIT_DATA`` and the user cache (never a folder
+    relative to a checkout); tests and benchmarks point ``RECBANDIT_DATA`` at their copies.
+
+    Raises:
+        DatasetNotFoundError: an explicit ``path`` that does not exist, or ``name`` found
+            nowhere; the message lists the places tried and the command that downloads it.
+    """
+    if path is not None:
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise DatasetNotFoundError(folder, f"no such folder (the {name} data given as path=)")
+        return folder.resolve()
+    try:
+        return find_dataset(name).resolve()
+    except DatasetNotFoundError as exc:
+        raise DatasetNotFoundError(name, f"{str(exc).split(': ', 1)[1]}; or pass path= to the env") from None
 
 
 # --------------------------------------------------------------------------- fetch

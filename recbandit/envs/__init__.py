@@ -18,7 +18,7 @@ register_envs()
 
 #: Lazily imported names -> their module.
 _LAZY = {
-    "DatasetNotFoundError": "recbandit.envs.fitted",
+    "DatasetNotFoundError": "recbandit.data.fetch",
     "FittedUserModel": "recbandit.envs.fitted",
     "LogisticMFConfig": "recbandit.envs.fitted",
     "fit_logistic_mf": "recbandit.envs.fitted",

@@ -182,3 +182,17 @@ class PCAContexts:
         z = (np.asarray(embeddings, dtype=np.float64) - self.mean_) @ self.components_.T
         scale = np.sqrt(np.mean(np.sum(z * z, axis=1)))
         return (z / (scale if scale > 0 else 1.0)).astype(np.float32)
+
+
+def feature_block(x: np.ndarray) -> np.ndarray:
+    """float32[n, c]: columns standardised (constant columns become 0), scaled by ``1/sqrt(c)``.
+
+    Rows then have a mean squared norm of about 1, like an L2-normalised text embedding,
+    so a block of side features and an embedding can be concatenated on one scale.
+    """
+    arr = np.asarray(x, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] == 0:
+        return np.zeros((arr.shape[0], 0), np.float32)
+    std = arr.std(axis=0)
+    z = np.where(std > 0, (arr - arr.mean(axis=0)) / np.where(std > 0, std, 1.0), 0.0)
+    return (z / np.sqrt(arr.shape[1])).astype(np.float32)

@@ -42,10 +42,8 @@ the popularity baseline; ``train_max_timestamp`` records the last row the fit sa
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,8 +52,7 @@ import torch
 from recbandit._stats import log_loss, roc_auc
 from recbandit._torch import torch_generator, torch_threads
 from recbandit._validation import check_float, check_int, check_seed
-from recbandit.data.fetch import cache_dir
-from recbandit.data.logged import DataError, LoggedData
+from recbandit.data.logged import LoggedData
 from recbandit.envs.user_models import LatentFactorUserModel
 
 #: Strength (pseudo-count) of the Beta prior that shrinks each item's like-rate to the
@@ -516,68 +513,11 @@ def format_fit_report(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- shared by the logged-data envs
-
-
-class DatasetNotFoundError(DataError):
-    """A dataset an env needs is in none of the places searched (the message lists them)."""
-
-
-def find_data_folder(path: str | os.PathLike[str] | None, name: str, shared_name: str) -> Path:
-    """The folder of dataset ``name``: ``path``, else the first existing of a search list.
-
-    The search list: ``$RECBANDIT_DATA/<name>``, the repository's shared data folder
-    (``<checkout>/../shared/data/<shared_name>``) and the user cache
-    ``<cache>/recbandit/<name>`` (where ``recbandit data fetch`` puts it).
-
-    Raises:
-        DatasetNotFoundError: an explicit ``path`` that does not exist, or no folder found;
-            the message lists the places tried and the command that downloads the data.
-    """
-    if path is not None:
-        folder = Path(path).expanduser()
-        if not folder.exists():
-            raise DatasetNotFoundError(folder, f"no such folder (the {name} data given as path=)")
-        return folder.resolve()
-    import recbandit
-
-    tried = []
-    env = os.environ.get("RECBANDIT_DATA")
-    candidates = ([Path(env) / name] if env else []) + [
-        Path(recbandit.__file__).resolve().parents[2] / "shared" / "data" / shared_name,
-        cache_dir() / name,
-    ]
-    for folder in candidates:
-        if folder.is_dir():
-            return folder.resolve()
-        tried.append(str(folder))
-    raise DatasetNotFoundError(
-        name,
-        f"dataset not found (tried {', '.join(tried)}); run `recbandit data fetch {name}` to download it, "
-        "or pass path= to the env",
-    )
-
-
-def feature_block(x: np.ndarray) -> np.ndarray:
-    """float32[n, c]: columns standardised (constant columns become 0), scaled by ``1/sqrt(c)``.
-
-    Rows then have a mean squared norm of about 1, like an L2-normalised text embedding,
-    so a block of side features and an embedding can be concatenated on one scale.
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2 or arr.shape[1] == 0:
-        return np.zeros((arr.shape[0], 0), np.float32)
-    std = arr.std(axis=0)
-    z = np.where(std > 0, (arr - arr.mean(axis=0)) / np.where(std > 0, std, 1.0), 0.0)
-    return (z / np.sqrt(arr.shape[1])).astype(np.float32)
 
 
 __all__ = [
-    "DatasetNotFoundError",
     "FittedUserModel",
     "LogisticMFConfig",
-    "feature_block",
-    "find_data_folder",
     "fit_logistic_mf",
     "format_fit_report",
     "grouped_auc",

@@ -30,19 +30,14 @@ from typing import Any
 import numpy as np
 
 from recbandit._validation import check_choice, check_float, check_int
+from recbandit.data.fetch import find_data_folder
 from recbandit.data.logged import LoggedData
 from recbandit.data.movielens import load_movielens
 from recbandit.encoders.base import Encoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
-from recbandit.envs.contexts import ContextEncoding, PCAContexts, resolve_encoder
-from recbandit.envs.fitted import (
-    FittedUserModel,
-    LogisticMFConfig,
-    feature_block,
-    find_data_folder,
-    fit_logistic_mf,
-)
+from recbandit.envs.contexts import ContextEncoding, PCAContexts, feature_block, resolve_encoder
+from recbandit.envs.fitted import FittedUserModel, LogisticMFConfig, fit_logistic_mf
 from recbandit.envs.problem import BanditProblem
 
 USER_ARRIVALS = ("log", "activity")
@@ -314,7 +309,7 @@ def _resolve(env_name: str, path: str | Path | None) -> Path:
         return find_movielens_100k(path)
     if path is None:
         raise ValueError(f"{env_name} needs path= (a MovieLens folder); MovieLens100K-v0 finds its own")
-    return find_data_folder(path, "movielens", "ml-100k")
+    return find_data_folder(path, "movielens")
 
 
 class MovieLensBanditEnv(BanditEnv):
@@ -410,14 +405,14 @@ class MovieLensBatchedEnv(BatchedBanditEnv):
 def find_movielens_100k(path: str | Path | None = None) -> Path:
     """The MovieLens 100K folder.
 
-    ``path`` if given, else the first of ``$RECBANDIT_DATA/movielens-100k``, the shared
-    data folder of the checkout (``../shared/data/ml-100k``) and the user cache.
+    ``path`` if given, else ``$RECBANDIT_DATA/movielens-100k``, then the user cache
+    (where ``recbandit data fetch movielens-100k`` puts it).
 
     Raises:
         DatasetNotFoundError: none found (the message says to run
             ``recbandit data fetch movielens-100k``).
     """
-    return find_data_folder(path, "movielens-100k", "ml-100k")
+    return find_data_folder(path, "movielens-100k")
 
 
 class MovieLens100KBanditEnv(MovieLensBanditEnv):
@@ -426,8 +421,7 @@ class MovieLens100KBanditEnv(MovieLensBanditEnv):
     ## Description
     As ``MovieLens-v0`` on MovieLens 100K (GroupLens, 1998: 100,000 ratings 1-5 of 1,682
     films by 943 users, 1997-09 to 1998-04). The folder is ``path=`` if given, else
-    ``$RECBANDIT_DATA/movielens-100k``, the checkout's shared data folder
-    (``../shared/data/ml-100k``), or the user cache; if none exists the env raises
+    ``$RECBANDIT_DATA/movielens-100k`` or the user cache; if none exists the env raises
     ``DatasetNotFoundError`` saying to run ``recbandit data fetch movielens-100k``.
     With the defaults the user model is fitted on the first 80% of the ratings
     (to 1998-03-07) and decisions follow the 20,001 later ratings. 85% of those come from

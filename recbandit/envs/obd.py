@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 
 from recbandit._validation import check_choice, check_int
+from recbandit.data.fetch import find_data_folder
 from recbandit.data.logged import LoggedData, Users
 from recbandit.encoders.base import Encoder
 from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
-from recbandit.envs.contexts import PCAContexts
-from recbandit.envs.fitted import LogisticMFConfig, feature_block, find_data_folder, fit_logistic_mf
+from recbandit.envs.contexts import PCAContexts, feature_block
+from recbandit.envs.fitted import LogisticMFConfig, fit_logistic_mf
 from recbandit.envs.problem import BanditProblem
 
 POLICIES = ("random", "bts")
@@ -100,10 +101,10 @@ def config_dict(config: OBDEnvConfig) -> dict[str, Any]:
 def find_obd(path: str | Path | None = None) -> Path:
     """The Open Bandit Dataset root (with ``random/`` and ``bts/``).
 
-    ``path`` if given, else the first of ``$RECBANDIT_DATA/obd-sample``, the checkout's
-    shared data folder (``../shared/data/obd``) and the user cache.
+    ``path`` if given, else ``$RECBANDIT_DATA/obd-sample``, then the user cache (where
+    ``recbandit data fetch obd-sample`` puts it).
     """
-    return find_data_folder(path, "obd-sample", "obd")
+    return find_data_folder(path, "obd-sample")
 
 
 def obd_problem(config: OBDEnvConfig, encoder: Encoder | None = None) -> tuple[BanditProblem, dict[str, Any]]:
@@ -206,7 +207,7 @@ class OBDBanditEnv(BanditEnv):
 
     ## Description
     The Open Bandit Dataset (ZOZO, 2019; the small sample of ``recbandit data fetch
-    obd-sample`` or the shared ``../shared/data/obd``; ``path=`` for another copy): one
+    obd-sample`` or ``$RECBANDIT_DATA/obd-sample``; ``path=`` for another copy): one
     week of fashion-item impressions on ZOZOTOWN under a uniform-random and a Bernoulli
     Thompson sampling policy, campaigns "all" (80 items), "men" (34), "women" (46), with
     each visitor's context features (hashed user features and user-item affinities). Every

@@ -181,7 +181,7 @@ def log_contexts(data: LoggedData, context_dim: int = 12) -> tuple[np.ndarray, n
     its first ``context_dim`` principal components (fitted on the contexts only, no rewards).
     Item contexts: ``items.features`` the same way, or the identity when the log has none.
     """
-    from recbandit.envs.fitted import feature_block  # imports torch: only when a log is replayed
+    from recbandit.envs.contexts import feature_block
 
     context_dim = check_int("context_dim", context_dim, min_value=1)
     inter = data.interactions
