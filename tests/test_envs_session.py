@@ -252,3 +252,38 @@ def test_session_movielens_uses_genres_as_topics() -> None:
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
     assert isinstance(env, SessionEnv) and env.fit_report["model"]["auc"] > 0.5
+
+
+def test_weighted_user_arrivals_draw_users_by_weight() -> None:
+    # Regression: SessionCore read ``problem.n_users`` (absent from BanditProblem), so any
+    # session env with user_weights (SessionMovieLens100K-v0 with user_arrival="activity")
+    # raised AttributeError at its first reset.
+    problem, topics = tiny_problem()
+    problem = BanditProblem(
+        user_model=problem.user_model,
+        user_contexts=problem.user_contexts,
+        item_contexts=problem.item_contexts,
+        k=2,
+        user_weights=np.array([0.9, 0.1]),
+    )
+    env = BatchedSessionEnv(problem, topics, SessionDynamics(leave_logit=50.0), batch_size=4000)  # all leave at once
+    obs, _ = env.reset(seed=0)
+    users = []
+    for _ in range(3):
+        obs, _, _, _, info = env.step(np.zeros(4000, np.int64))
+        users.append(info["user_ids"])
+    share = np.concatenate(users).mean()  # share of user 1 over 12,000 sessions
+    assert abs(share - 0.1) < 4 * np.sqrt(0.1 * 0.9 / 12000)
+
+
+@pytest.mark.realdata
+def test_movielens_session_env_with_activity_arrivals_steps() -> None:
+    from recbandit.data.fetch import DatasetNotFoundError
+
+    try:
+        env = make_env("recbandit/SessionMovieLens100K-v0", batch_size=8, user_arrival="activity")
+    except DatasetNotFoundError as exc:
+        pytest.skip(f"MovieLens 100K not available: {exc}")
+    env.reset(seed=1)
+    _, _, _, _, info = env.step(np.zeros(8, np.int64))
+    assert info["user_ids"].shape == (8,) and (info["user_ids"] < 943).all()

@@ -118,6 +118,11 @@ class BanditProblem:
         return int(self.item_contexts.shape[1])
 
     @property
+    def n_users(self) -> int:
+        """Number of users the user model knows."""
+        return int(self.user_model.n_users)
+
+    @property
     def n_items(self) -> int:
         """Number of items in the catalogue (over the whole schedule)."""
         return int(self.user_model.n_items)
@@ -148,16 +153,24 @@ class BanditProblem:
         Returns:
             users int64[B] and candidates int64[B, K] (item indices).
         """
+        users = self.draw_users(rng, t, batch)
+        slots = _sample_distinct(rng, self.n_available(t), self.k, batch)
+        return users, self._order[slots]
+
+    def draw_users(self, rng: np.random.Generator, start: int, n: int) -> np.ndarray:
+        """int64[n]: the next ``n`` arriving users.
+
+        With a ``user_schedule`` they are entries ``start .. start + n - 1`` of it (cyclic; no
+        random draw): ``start`` is the decision index for the bandit envs and the session
+        count for the session envs. Otherwise they are drawn from ``rng``, by
+        ``user_weights`` when given, else uniformly.
+        """
         if self.user_schedule is not None:
-            users = self.user_schedule[(t + np.arange(batch)) % len(self.user_schedule)]
-        elif self._user_cdf is None:
-            users = rng.integers(self.user_model.n_users, size=batch)
-        else:
-            users = np.searchsorted(self._user_cdf, rng.random(batch), side="right")
-            users = np.minimum(users, self.user_model.n_users - 1)
-        n_avail = self.n_available(t)
-        slots = _sample_distinct(rng, n_avail, self.k, batch)
-        return users.astype(np.int64), self._order[slots]
+            return self.user_schedule[(start + np.arange(n)) % len(self.user_schedule)]
+        if self._user_cdf is None:
+            return rng.integers(self.n_users, size=n).astype(np.int64)
+        users = np.searchsorted(self._user_cdf, rng.random(n), side="right")
+        return np.minimum(users, self.n_users - 1).astype(np.int64)
 
     def observe(self, users: np.ndarray, candidates: np.ndarray) -> dict[str, np.ndarray]:
         """Observation dict for users int64[B] and candidates int64[B, K]."""

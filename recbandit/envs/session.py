@@ -112,10 +112,6 @@ class SessionCore:
         self.topics = normalise_topics(topics, problem.n_items)
         self.batch = check_int("batch", batch, min_value=1)
         b, k, n_topics, d_i = self.batch, problem.k, self.topics.shape[1], problem.item_dim
-        if problem.user_weights is not None:
-            self._user_cdf: np.ndarray | None = np.cumsum(problem.user_weights / np.sum(problem.user_weights))
-        else:
-            self._user_cdf = None
         self.n_sessions = 0
         self.users = np.zeros(b, np.int64)
         self.candidates = np.zeros((b, k), np.int64)
@@ -148,21 +144,10 @@ class SessionCore:
         user = spaces.Box(np.broadcast_to(low, shape), np.broadcast_to(high, shape), dtype=np.float32)
         return spaces.Dict({"user": user, "items": base["items"], "item_ids": base["item_ids"]})
 
-    def _draw_users(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        """int64[n] users of the next ``n`` sessions (schedule by session count, weights, or uniform)."""
-        problem = self.problem
-        if problem.user_schedule is not None:
-            sched = problem.user_schedule
-            return sched[(self.n_sessions + np.arange(n)) % len(sched)]
-        if self._user_cdf is not None:
-            users = np.searchsorted(self._user_cdf, rng.random(n), side="right")
-            return np.minimum(users, problem.n_users - 1).astype(np.int64)
-        return rng.integers(problem.user_model.n_users, size=n).astype(np.int64)
-
     def start(self, rng: np.random.Generator, rows: np.ndarray) -> None:
         """Start new sessions in ``rows`` (int64 indices): new users, fresh state."""
         n = len(rows)
-        self.users[rows] = self._draw_users(rng, n)
+        self.users[rows] = self.problem.draw_users(rng, self.n_sessions, n)  # schedule by session count
         self.session_ids[rows] = self.n_sessions + np.arange(n)
         self.n_sessions += n
         self.steps[rows] = 0
