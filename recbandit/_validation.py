@@ -75,3 +75,35 @@ def _range(lo: int | None, hi: int | None) -> str:
     if hi is not None:
         return f" <= {hi}"
     return ""
+
+
+def split_kwargs(
+    owner: str,
+    kwargs: dict[str, Any],
+    groups: dict[str, Iterable[str]],
+    *,
+    also_allowed: Iterable[str] = (),
+) -> dict[str, dict[str, Any]]:
+    """Split flat keyword arguments between the configs that own them.
+
+    Args:
+        owner: what the arguments are for, named in the error (e.g. ``"Synthetic-v0"``).
+        kwargs: the flat arguments.
+        groups: group name -> the argument names it takes (disjoint).
+        also_allowed: names accepted elsewhere (listed in the error, never returned).
+
+    Returns:
+        group name -> the arguments of ``kwargs`` that belong to it.
+
+    Raises:
+        ValueError: an argument no group takes, naming it and listing the allowed ones.
+    """
+    owned = {name: group for group, names in groups.items() for name in names}
+    unknown = sorted(set(kwargs) - set(owned))
+    if unknown:
+        allowed = ", ".join(sorted(set(owned) | set(also_allowed)))
+        raise ValueError(f"unknown {owner} argument(s) {unknown}; allowed: {allowed}")
+    out: dict[str, dict[str, Any]] = {group: {} for group in groups}
+    for name, value in kwargs.items():
+        out[owned[name]][name] = value
+    return out

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from recbandit._validation import check_choice, check_float, check_int
+from recbandit._validation import check_choice, check_float, check_int, split_kwargs
 from recbandit.data.fetch import find_data_folder
 from recbandit.data.logged import LoggedData
 from recbandit.data.movielens import load_movielens
@@ -110,13 +110,9 @@ _FIT_FIELDS = {f.name for f in fields(LogisticMFConfig)} - {"seed"} | {"fit_seed
 
 def make_config(path: str | Path, env_name: str = "MovieLens-v0", **kwargs: Any) -> MovieLensEnvConfig:
     """Split flat keyword arguments between the env and the fit configs."""
-    unknown = set(kwargs) - _ENV_FIELDS - _FIT_FIELDS
-    if unknown:
-        allowed = ", ".join(sorted(_ENV_FIELDS | _FIT_FIELDS | {"path", "encoder"}))
-        raise ValueError(f"unknown {env_name} argument(s) {sorted(unknown)}; allowed: {allowed}")
-    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in kwargs.items() if k in _FIT_FIELDS}
-    env_kw = {k: v for k, v in kwargs.items() if k in _ENV_FIELDS}
-    return MovieLensEnvConfig(path=str(Path(path).resolve()), fit=LogisticMFConfig(**fit_kw), **env_kw)
+    parts = split_kwargs(env_name, kwargs, {"env": _ENV_FIELDS, "fit": _FIT_FIELDS}, also_allowed=("path", "encoder"))
+    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in parts["fit"].items()}
+    return MovieLensEnvConfig(path=str(Path(path).resolve()), fit=LogisticMFConfig(**fit_kw), **parts["env"])
 
 
 def config_dict(config: MovieLensEnvConfig) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from recbandit._validation import check_choice, check_int
+from recbandit._validation import check_choice, check_int, split_kwargs
 from recbandit.data.fetch import find_data_folder
 from recbandit.data.logged import LoggedData, Users
 from recbandit.encoders.base import Encoder
@@ -82,13 +82,9 @@ _FIT_FIELDS = {f.name for f in fields(LogisticMFConfig)} - {"seed"} | {"fit_seed
 
 def make_config(path: str | Path, **kwargs: Any) -> OBDEnvConfig:
     """Split flat keyword arguments between the env and the fit configs (fit defaults: ``OBD_FIT``)."""
-    unknown = set(kwargs) - _ENV_FIELDS - _FIT_FIELDS
-    if unknown:
-        allowed = ", ".join(sorted(_ENV_FIELDS | _FIT_FIELDS | {"path", "encoder"}))
-        raise ValueError(f"unknown OBD-v0 argument(s) {sorted(unknown)}; allowed: {allowed}")
-    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in kwargs.items() if k in _FIT_FIELDS}
-    env_kw = {k: v for k, v in kwargs.items() if k in _ENV_FIELDS}
-    return OBDEnvConfig(path=str(Path(path).resolve()), fit=replace(OBD_FIT, **fit_kw), **env_kw)
+    parts = split_kwargs("OBD-v0", kwargs, {"env": _ENV_FIELDS, "fit": _FIT_FIELDS}, also_allowed=("path", "encoder"))
+    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in parts["fit"].items()}
+    return OBDEnvConfig(path=str(Path(path).resolve()), fit=replace(OBD_FIT, **fit_kw), **parts["env"])
 
 
 def config_dict(config: OBDEnvConfig) -> dict[str, Any]:

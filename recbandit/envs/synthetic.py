@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from typing import Any
 
-from recbandit._validation import check_float, check_int
+from recbandit._validation import check_float, check_int, split_kwargs
 from recbandit.data.synthetic import SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
 from recbandit.envs.bandit import BanditEnv
@@ -51,14 +51,9 @@ class SyntheticEnvConfig:
 
 def make_config(**kwargs: Any) -> SyntheticEnvConfig:
     """Split flat keyword arguments between the env and the catalogue configs."""
-    env_fields = {"k", "context_dim", "reward_scale", "base_logit", "cold_window", "nonlinearity"}
-    cat_fields = set(SyntheticConfig.__dataclass_fields__)
-    unknown = set(kwargs) - env_fields - cat_fields
-    if unknown:
-        allowed = ", ".join(sorted(env_fields | cat_fields))
-        raise ValueError(f"unknown Synthetic-v0 argument(s) {sorted(unknown)}; allowed: {allowed}")
-    catalogue = SyntheticConfig(**{k: v for k, v in kwargs.items() if k in cat_fields})
-    return SyntheticEnvConfig(catalogue=catalogue, **{k: v for k, v in kwargs.items() if k in env_fields})
+    env_fields = {f.name for f in fields(SyntheticEnvConfig)} - {"catalogue"}
+    parts = split_kwargs("Synthetic-v0", kwargs, {"env": env_fields, "catalogue": SyntheticConfig.__dataclass_fields__})
+    return SyntheticEnvConfig(catalogue=SyntheticConfig(**parts["catalogue"]), **parts["env"])
 
 
 #: Encoder of Synthetic-v0 when none is given: the hashed bag of words, 256-d.
