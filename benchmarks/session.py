@@ -42,7 +42,8 @@ from recbandit.evaluation.metrics import mean_ci
 from recbandit.evaluation.report import plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
-RESULTS = Path(__file__).resolve().parent / "results" / "session"
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "session"
 DEEP_RL = ("dqn", "ppo", "a2c")
 
 
@@ -66,6 +67,14 @@ class Args:
     """results folder (default benchmarks/results/session; runs/session-quick with --quick)"""
     quick: bool = False
     """smoke run: horizon 3,200, 1 seed, 1 worker, small schedules"""
+
+
+def shown_path(path: Path) -> str:
+    """``path`` relative to the checkout when inside it (stored results name no machine's folders)."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def agents(horizon: int, quick: bool) -> list[tuple[str, str, dict[str, Any]]]:
@@ -162,6 +171,14 @@ def budget_estimate(t: np.ndarray, curve: np.ndarray, target: float) -> dict[str
     return out
 
 
+def interval_over(source: dict[str, Any] | list[dict[str, Any]]) -> str:
+    """What a table row's 95% interval is taken over: a reference's sessions (one seed) or an agent's seeds."""
+    if isinstance(source, dict):
+        return f"{source['sessions']:,} sessions of 1 seed"
+    n = len(source)
+    return f"{n} seeds" if n > 1 else "1 seed (no interval)"
+
+
 def reading(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str, Any]], myopic_late: float) -> str:
     """One paragraph stating, from the numbers, whether deep RL beat the myopic bandit and kept users longer."""
     my_len, _ = late(by_agent["linucb-myopic"], "mean_length")
@@ -232,7 +249,10 @@ def main(args: Args) -> None:
         "fatigue-aware oracle rule": oracle(args.env, args.oracle_decisions, args.batch_size, 0.5),
     }
     for name, ref in refs.items():
-        print(f"{name}: {ref['return']:.3f} ± {ref['return_ci95']:.3f} clicks/session, {ref['length']:.2f} steps")
+        print(
+            f"{name}: {ref['return']:.3f} ± {ref['return_ci95']:.3f} clicks/session (95% CI over "
+            f"{ref['sessions']:,} sessions of one seed), {ref['length']:.2f} steps"
+        )
 
     # SWEEP: agents x seeds, resumable.
     specs = [
@@ -259,14 +279,14 @@ def main(args: Args) -> None:
     # REPORT: session table, learning curves, budget estimate.
     myopic_late, _ = late(by_agent["linucb-myopic"], "mean_return")
     rows = [
-        "| policy | seeds | decisions | return / session (95% CI) | length | return, last 20% | length, last 20% | "
-        "CTR | cov / div / nov | decisions/s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| policy | seeds | decisions | interval over | return / session (95% CI) | length | return, last 20% | "
+        "length, last 20% | CTR | cov / div / nov | decisions/s |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, ref in refs.items():
         rows.append(
-            f"| {name} (true state) | – | {args.oracle_decisions:,} | {ref['return']:.3f} ± {ref['return_ci95']:.3f} | "
-            f"{ref['length']:.2f} | – | – | – | – | – |"
+            f"| {name} (true state) | 1 | {args.oracle_decisions:,} | {interval_over(ref)} | "
+            f"{ref['return']:.3f} ± {ref['return_ci95']:.3f} | {ref['length']:.2f} | – | – | – | – | – |"
         )
     budgets = {}
     for agent, recs in by_agent.items():
@@ -279,7 +299,8 @@ def main(args: Args) -> None:
         pm = "" if not np.isfinite(ret_half) else f" ± {ret_half:.3f}"
         late_pm = "" if not np.isfinite(late_half) else f" ± {late_half:.3f}"
         rows.append(
-            f"| {agent} | {len(recs)} | {args.horizon:,} | {ret:.3f}{pm} | {length:.2f} | {late_ret:.3f}{late_pm} | "
+            f"| {agent} | {len(recs)} | {args.horizon:,} | {interval_over(recs)} | {ret:.3f}{pm} | {length:.2f} | "
+            f"{late_ret:.3f}{late_pm} | "
             f"{late_len:.2f} | {ctr:.4f} | {div['coverage']:.2f} / {div['diversity']:.2f} / {div['novelty']:.2f} | "
             f"{np.mean([r['decisions_per_s'] for r in recs]):,.0f} |"
         )
@@ -295,7 +316,10 @@ def main(args: Args) -> None:
         f"{args.seeds} seeds x {args.horizon:,} decisions per agent, B = {args.batch_size} concurrent sessions "
         f"(batched: agents update after each step of B decisions). Return = clicks per completed session "
         f"(sessions still running at the horizon are left out); 'last 20%' = sessions ending in the last "
-        f"20% of the decisions, the learned behaviour. Machine: {machine()['processor']}, "
+        f"20% of the decisions, the learned behaviour. Intervals are 95% CIs of different kinds, as the "
+        f"'interval over' column says: an agent's is over its seeds' means (it covers what changes "
+        f"between training runs); a reference policy's (it does not learn, one simulated seed) is over "
+        f"the completed sessions of that seed. Machine: {machine()['processor']}, "
         f"{machine()['cpus']} CPUs, {args.workers} worker(s), one thread per run (under `nice`, on a shared "
         f"machine); the runs took {run_seconds:,.0f} s in all (sum over runs), this invocation {seconds:,.0f} s "
         "of wall time (finished runs are reused).",
@@ -324,7 +348,7 @@ def main(args: Args) -> None:
         "budgets": budgets,
         "seconds": seconds,
         "run_seconds": run_seconds,
-        "args": {**vars(args), "out": str(out)},
+        "args": {**vars(args), "out": shown_path(out)},
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, default=str).encode())
     print("\n".join(lines))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -34,7 +35,12 @@ def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
         timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| myopic oracle (true state) |" in proc.stdout and "| ppo | 1 | 3,200 |" in proc.stdout
+    assert "| myopic oracle (true state) | 1 | 3,200 |" in proc.stdout and "| ppo | 1 | 3,200 |" in proc.stdout
     assert "| a2c | 1 | 3,200 |" in proc.stdout
+    # Each row names what its interval is over: the references' sessions of one seed, the agents' seeds.
+    refs = json.loads((out / "summary.json").read_text())["references"]
+    n = refs["myopic oracle"]["sessions"]
+    assert n > 1 and f"| myopic oracle (true state) | 1 | 3,200 | {n:,} sessions of 1 seed |" in proc.stdout
+    assert "| ppo | 1 | 3,200 | 1 seed (no interval) |" in proc.stdout
     assert (out / "summary.md").stat().st_size > 0 and (out / "session_curves.png").stat().st_size > 5000
     assert len(list(out.glob("session__*.json"))) == 5  # random, linucb, dqn, ppo, a2c

@@ -6,7 +6,8 @@ all K contexts would learn that order; here one small network ``phi`` reads the 
 the candidates permutes the Q-values (DQN) or logits (PPO, A2C) the same way, and the
 state value (PPO, A2C) is a mean over candidates, invariant to their order.
 
-Imported lazily by ``recbandit.agents.sb3`` (it needs torch and stable-baselines3).
+Imported by the agents of ``recbandit.agents.sb3`` when they build their model (this module
+needs torch and stable-baselines3; the package's other modules do not import it at load).
 """
 
 from __future__ import annotations
@@ -137,10 +138,24 @@ class CandidateActorCriticPolicy(ActorCriticPolicy):
         if int(action_space.n) != self.k:
             raise ValueError(f"action space has {action_space.n} actions for {self.k} candidates")
         self.pair_dim = d_u + d_i
-        super().__init__(observation_space, action_space, lr_schedule, net_arch=list(net_arch or [64, 64]), **kwargs)
+        # phi's widths, kept as a list: SB3 types ``self.net_arch`` as a list or a pi/vf dict.
+        self.hidden = list(net_arch or [64, 64])
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=list(self.hidden), **kwargs)
 
     def _build_mlp_extractor(self) -> None:
-        self.mlp_extractor = CandidateActorCritic(self.k, self.pair_dim, list(self.net_arch), self.activation_fn)  # type: ignore[arg-type]
+        # SB3 infers ``mlp_extractor: MlpExtractor`` from its own ``_build_mlp_extractor``, yet its
+        # docs (custom_policy.rst, "Advanced Example") override this method with any nn.Module that
+        # has ``latent_dim_pi``, ``latent_dim_vf``, ``forward_actor`` and ``forward_critic``.
+        self.mlp_extractor = CandidateActorCritic(  # type: ignore[assignment]
+            self.k, self.pair_dim, self.hidden, self.activation_fn
+        )
+
+    def _actor_critic(self) -> CandidateActorCritic:
+        """The ``mlp_extractor``, typed as what ``_build_mlp_extractor`` made it."""
+        extractor = self.mlp_extractor
+        if not isinstance(extractor, CandidateActorCritic):
+            raise TypeError(f"mlp_extractor is a {type(extractor).__name__}, not a CandidateActorCritic")
+        return extractor
 
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
@@ -148,7 +163,9 @@ class CandidateActorCriticPolicy(ActorCriticPolicy):
         # would mix candidates, and give the score head SB3's small policy-output gain.
         self.action_net = nn.Identity()
         if self.ortho_init:
-            self.mlp_extractor.policy_net.head.apply(partial(self.init_weights, gain=0.01))
+            self._actor_critic().policy_net.head.apply(partial(self.init_weights, gain=0.01))
+        # As SB3's own ActorCriticPolicy._build (same ignore there): optimizer_class is typed as
+        # torch's Optimizer base class, whose __init__ takes no ``lr``.
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
 
 
@@ -158,6 +175,7 @@ class CandidateQNetwork(QNetwork):
     def __init__(self, observation_space: spaces.Dict, action_space: spaces.Discrete, **kwargs: Any) -> None:
         super().__init__(observation_space, action_space, **kwargs)
         k, d_u, d_i = candidate_dims(observation_space)
+        # SB3 types ``q_net`` as the nn.Sequential it builds; QNetwork only calls it on the features.
         self.q_net = CandidateScorer(k, d_u + d_i, list(self.net_arch), self.activation_fn)  # type: ignore[assignment]
 
 
