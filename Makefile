@@ -2,7 +2,7 @@
 #   make demo  - create .venv if absent, install recbandit, run the main job on the embedded default:
 #                every agent on language-model (all-MiniLM-L6-v2) contexts, the context-reading
 #                agents again on bag-of-words contexts, then the table and the plot of all runs
-#   make test  - same install, then the whole test suite
+#   make test  - same install, then ruff, mypy and the whole test suite
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -32,6 +32,8 @@ demo: $(STAMP)
 	$(VENV)/bin/recbandit plot runs/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check recbandit tests benchmarks
+	$(VENV)/bin/mypy recbandit
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
