@@ -1,8 +1,11 @@
 """Off-policy estimators on the Open Bandit Dataset: Bernoulli TS's CTR from the uniform-random log.
 
-The protocol of Open Bandit Pipeline's ``examples/obd/evaluate_off_policy_estimators.py``
+An OBP-like protocol, after Open Bandit Pipeline's ``examples/obd/evaluate_off_policy_estimators.py``
 (``--evaluation_policy bts --behavior_policy random --campaign all --n_runs 30
---base_model logistic_regression``), on the same 10,000-row sample:
+--base_model logistic_regression``), on the same 10,000-row sample. OBP-like, not OBP's:
+the log, the resampling, the cross-fitting, the positions and the estimator formulas are
+OBP's, but BTS's action distribution is reconstructed from the ``bts`` log's propensities
+(OBP simulates the production BTS) and the reward model uses other features (step 3).
 
 1. Ground truth: the on-policy CTR of Bernoulli TS, the mean click of the ``bts`` log.
 2. Evaluation policy: BTS's probability of putting item ``a`` in position ``k``. OBP
@@ -17,10 +20,16 @@ The protocol of Open Bandit Pipeline's ``examples/obd/evaluate_off_policy_estima
 3. ``n_runs`` bootstrap resamples (with replacement, the log's size) of the ``random``
    log; in each, a reward model is fitted with 3-fold cross-fitting
    (``ope.fit_reward_model``: logistic regression on the round's context, the item's
-   one-hot and the position's one-hot, penalty chosen by inner cross-validated log loss),
-   then every estimator gives BTS's CTR, with positions (``len_list = 3``).
+   one-hot and the position's one-hot, penalty chosen by inner cross-validated log loss;
+   OBP: one logistic regression per position on the user features and the label-encoded
+   item features), then every estimator gives BTS's CTR, with positions (``len_list = 3``).
+   In the same resamples, the naive baseline: the resample's own CTR (the random policy's)
+   taken as BTS's, i.e. no off-policy correction at all.
 4. Relative error ``|estimate - truth| / truth``: mean and standard deviation over the
-   resamples, next to OBP's published figures for the same setting.
+   resamples, next to OBP's published figures for the same setting, with the two-sided
+   Welch t-test p-value of the difference of the two means (both over 30 runs; OBP's std
+   is pandas' ``describe``, ddof = 1, as ours), and each estimator's paired difference
+   from the naive baseline over the same resamples (paired t-test).
 
 Usage::
 
@@ -40,6 +49,7 @@ from pathlib import Path
 import numpy as np
 import tyro
 from _data import use_shared_data
+from scipy import stats
 
 from recbandit.data.obd import N_POSITIONS, load_obd
 from recbandit.envs.obd import find_obd
@@ -62,6 +72,9 @@ OBP_PUBLISHED = {
 #: our estimator name -> OBP's name.
 OBP_NAME = {"dm": "dm", "ips": "ipw", "snips": "snipw", "dr": "dr", "switch-dr": "switch-dr", "dr-os": "dr-os"}
 ESTIMATORS = ("dm", "dr-os", "switch-dr", "dr", "ips", "snips", "replay")
+#: Runs behind each of OBP's published means (``--n_runs 30``).
+OBP_RUNS = 30
+NAIVE = "naive (random log's CTR)"
 
 
 @dataclass
@@ -136,6 +149,101 @@ def relative_errors(
     return out, info
 
 
+def welch_p(ours: dict[str, float], n_ours: int, obp: tuple[float, float], n_obp: int = OBP_RUNS) -> float | None:
+    """Two-sided Welch t-test p-value of two means given as mean, std (ddof = 1) and count; None below 2 runs."""
+    if n_ours < 2 or n_obp < 2:
+        return None
+    result = stats.ttest_ind_from_stats(ours["mean"], ours["std"], n_ours, obp[0], obp[1], n_obp, equal_var=False)
+    return float(result.pvalue) if np.isfinite(result.pvalue) else None
+
+
+def paired_vs_naive(errors: np.ndarray, naive: np.ndarray) -> dict[str, float | None]:
+    """Mean and std of ``errors - naive`` over the same resamples, and the paired t-test p-value (None below 2)."""
+    diff = errors - naive
+    if len(diff) < 2:
+        return {"mean_diff": float(diff.mean()), "std_diff": None, "p": None}
+    p = stats.ttest_rel(errors, naive).pvalue if diff.std() > 0 else (1.0 if diff.mean() == 0 else 0.0)
+    return {"mean_diff": float(diff.mean()), "std_diff": float(diff.std(ddof=1)), "p": float(p)}
+
+
+def p_text(p: float | None) -> str:
+    """A p-value for a table cell."""
+    return "n/a" if p is None else ("< 0.001" if p < 0.001 else f"{p:.3f}" if p < 0.1 else f"{p:.2f}")
+
+
+def welch_sentences(welch: dict[str, float | None], table: dict[str, dict[str, float]], n_runs: int) -> str:
+    """What the Welch tests of our mean relative errors against OBP's published ones say, and what they do not."""
+    tested = {k: v for k, v in welch.items() if v is not None}
+    if not tested:
+        text = f"With {n_runs} run(s), no Welch test is possible. "
+    else:
+        listed = ", ".join(f"p = {p_text(v)} ({k})" for k, v in tested.items())
+        text = (
+            "Is that more than chance? Welch's t-test of our mean relative error against OBP's published mean "
+            f"(two-sided; {n_runs} runs here, {OBP_RUNS} there; both stds with ddof = 1) gives {listed}. "
+        )
+        significant = {k: v for k, v in tested.items() if v < 0.05}
+        bonferroni = 0.05 / len(tested)
+        if not significant:
+            smallest = min(tested, key=lambda k: tested[k])
+            text += (
+                f"No difference is distinguishable from chance at the 5% level (the smallest p, "
+                f"{p_text(tested[smallest])} for {smallest}, is one of {len(tested)} tests): the gaps to OBP's "
+                "figures, either way, are within the noise, so ours is shown to be neither better nor worse. "
+            )
+        else:
+            sides = ", ".join(
+                f"{k} ({'below' if table[k]['mean'] < OBP_PUBLISHED[OBP_NAME[k]][0] else 'above'} OBP's)"
+                for k in significant
+            )
+            passing = [k for k, v in significant.items() if v < bonferroni]
+            text += (
+                f"p < 0.05 for {sides}; with {len(tested)} tests the Bonferroni threshold is {bonferroni:.4f}, which "
+                f"{', '.join(passing) + (' passes' if len(passing) == 1 else ' pass') if passing else 'none passes'}. "
+            )
+    return text + (
+        "The test takes each set of runs as independent draws; both are bootstrap resamples of the same "
+        "10,000-row log scored against the same truth, so it asks only whether the two protocols' errors differ by "
+        "more than their resample-to-resample spread explains, and says nothing about the truth's own uncertainty, "
+        "which both share."
+    )
+
+
+def naive_sentences(
+    versus: dict[str, dict[str, float | None]],
+    naive: dict[str, float],
+    n_runs: int,
+    all_level_with_obp: bool,
+) -> str:
+    """What the paired comparison of each estimator with the naive baseline says."""
+
+    def side(k: str) -> int:  # -1 below the naive error by more than chance, +1 above, 0 level
+        p, diff = versus[k]["p"], versus[k]["mean_diff"]
+        return 0 if p is None or p >= 0.05 or diff is None else (-1 if diff < 0 else 1)
+
+    groups = {
+        "below it by more than chance (p < 0.05)": [k for k in versus if side(k) < 0],
+        "above it (p < 0.05)": [k for k in versus if side(k) > 0],
+        "not distinguishable from it": [k for k in versus if side(k) == 0],
+    }
+    text = (
+        "The naive baseline, the random log's own CTR taken as BTS's (no off-policy correction at all), has a "
+        f"relative error of {naive['mean']:.3f} ± {naive['std']:.3f} over the same {n_runs} resamples. Paired with "
+        "it resample by resample (column 'ours − naive', paired t-test): "
+        + "; ".join(f"{label}: {', '.join(names)}" for label, names in groups.items() if names)
+        + ". "
+    )
+    below = groups["below it by more than chance (p < 0.05)"]
+    if below:
+        return text + f"Only {', '.join(below)} did better than assuming that BTS's CTR equals the random policy's."
+    return text + (
+        "No estimator did better than assuming that BTS's CTR equals the random policy's: these figures show that "
+        "the estimators run"
+        + (" and match OBP's within the noise" if all_level_with_obp else "")
+        + ", not that off-policy correction helps on this sample."
+    )
+
+
 def main(args: Args) -> None:
     # Seeding: every draw comes from generators spawned from args.seed; the global ones are fixed anyway.
     random.seed(args.seed)
@@ -167,10 +275,11 @@ def main(args: Args) -> None:
         f"BTS on-policy CTR (truth) {truth:.5f} (95% CI {truth_ci[0]:.5f}-{truth_ci[1]:.5f})"
     )
 
-    # RESAMPLES: OBP's protocol (bootstrap the random log, refit the reward model, estimate).
+    # RESAMPLES: OBP-like (bootstrap the random log, refit the reward model, estimate; the naive baseline too).
     seeds = np.random.SeedSequence(args.seed).spawn(args.n_runs + 1)
     per_run: list[dict[str, dict[str, float]]] = []
     infos = []
+    naive_runs: list[float] = []  # the resample's own CTR taken as BTS's: no off-policy correction
     n = len(rnd["rewards"])
     for b in range(args.n_runs):
         rng = np.random.default_rng(seeds[b])
@@ -179,7 +288,12 @@ def main(args: Args) -> None:
         errs, info = relative_errors(sample, pis, truth, rng, args.n_folds, args.l2)
         per_run.append(errs)
         infos.append(info)
-        print(f"  run {b + 1}/{args.n_runs}: " + ", ".join(f"{k} {v:.3f}" for k, v in errs["main"].items()))
+        naive_runs.append(abs(float(sample["rewards"].mean()) - truth) / truth)
+        print(
+            f"  run {b + 1}/{args.n_runs}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in errs["main"].items())
+            + f", naive {naive_runs[-1]:.3f}"
+        )
 
     def summary(label: str) -> dict[str, dict[str, float]]:
         table = {}
@@ -190,6 +304,14 @@ def main(args: Args) -> None:
 
     main_table = summary("main")
     sensitivity = {label: summary(label) for label in pis if label != "main"}
+    naive = np.array(naive_runs)
+    naive_summary = {"mean": float(naive.mean()), "std": float(naive.std(ddof=1)) if len(naive) > 1 else 0.0}
+    welch = {
+        name: welch_p(main_table[name], args.n_runs, OBP_PUBLISHED[OBP_NAME[name]])
+        for name in ESTIMATORS
+        if name in OBP_NAME
+    }
+    versus_naive = {name: paired_vs_naive(np.array([r["main"][name] for r in per_run]), naive) for name in ESTIMATORS}
 
     # INTERVALS: each estimator on the whole random log, with a 95% percentile bootstrap interval.
     rng = np.random.default_rng(seeds[-1])
@@ -213,23 +335,34 @@ def main(args: Args) -> None:
             n_boot=args.n_boot_ci,
         )
         intervals[name] = asdict(ci)
+    # The naive estimate's interval: a bootstrap mean of n 0/1 clicks is Binomial(n, CTR) / n, drawn directly.
+    ctr = float(rnd["rewards"].mean())
+    boot = rng.binomial(n, ctr, size=args.n_boot_ci) / n
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    naive_ci = {"estimate": ctr, "lower": float(lo), "upper": float(hi), "alpha": 0.05, "n_boot": args.n_boot_ci}
     seconds = time.perf_counter() - start
 
     # REPORT
     header = (
-        "| estimator | ours: relative error (mean ± std) | OBP published (mean ± std) "
-        "| estimate on the whole log [95% CI] |"
+        "| estimator | ours: relative error (mean ± std) | OBP published (mean ± std) | Welch p, ours vs OBP "
+        "| ours − naive, same resamples (paired p) | estimate on the whole log [95% CI] |"
     )
-    rows = [header, "|---|---:|---:|---:|"]
+    rows = [header, "|---|---:|---:|---:|---:|---:|"]
     for name in ESTIMATORS:
         m = main_table[name]
         obp = OBP_PUBLISHED.get(OBP_NAME.get(name, ""), None)
         obp_text = f"{obp[0]:.3f} ± {obp[1]:.3f}" if obp else "not reported"
-        ci = intervals[name]
+        whole = intervals[name]
+        vn = versus_naive[name]
         rows.append(
             f"| {name} | {m['mean']:.3f} ± {m['std']:.3f} | {obp_text} | "
-            f"{ci['estimate']:.5f} [{ci['lower']:.5f}, {ci['upper']:.5f}] |"
+            f"{p_text(welch[name]) if name in welch else '–'} | {vn['mean_diff']:+.3f} ({p_text(vn['p'])}) | "
+            f"{whole['estimate']:.5f} [{whole['lower']:.5f}, {whole['upper']:.5f}] |"
         )
+    rows.append(
+        f"| {NAIVE} | {naive_summary['mean']:.3f} ± {naive_summary['std']:.3f} | not reported | – | – | "
+        f"{naive_ci['estimate']:.5f} [{naive_ci['lower']:.5f}, {naive_ci['upper']:.5f}] |"
+    )
     table = "\n".join(rows)
     print("\n" + table)
     hyper = {key: sorted({float(i[key]) for i in infos}) for key in ("switch-dr hyper", "dr-os hyper", "l2")}
@@ -240,6 +373,8 @@ def main(args: Args) -> None:
     for name in ESTIMATORS:
         cells = [main_table[name]] + [sensitivity[m][name] for m in methods[1:]]
         sens_rows.append(f"| {name} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+    naive_cell = f"{naive_summary['mean']:.3f} ± {naive_summary['std']:.3f}"
+    sens_rows.append(f"| {NAIVE} | " + " | ".join([naive_cell] * len(methods)) + " |")
     mach = machine()
     result = {
         "benchmark": "ope",
@@ -250,6 +385,15 @@ def main(args: Args) -> None:
         "random_log": {"rounds": n, "ctr": float(rnd["rewards"].mean()), "clicks": int(rnd["rewards"].sum())},
         "evaluation_policy": {"method": args.marginal, "action_dist": pis["main"].tolist()},
         "relative_error": main_table,
+        "baseline": {
+            "name": "naive",
+            "what": "the resample's own CTR (the uniform-random policy's) taken as BTS's CTR",
+            "relative_error": naive_summary,
+            "per_run": naive_runs,
+            "whole_log": naive_ci,
+        },
+        "welch_p_vs_obp": welch,
+        "paired_vs_naive": versus_naive,
         "relative_error_by_marginal": {args.marginal: main_table, **sensitivity},
         "obp_published": {k: {"mean": v[0], "std": v[1]} for k, v in OBP_PUBLISHED.items()},
         "intervals_whole_log": intervals,
@@ -300,6 +444,16 @@ def main(args: Args) -> None:
         "consistency (see `ope.logged_policy_marginal`); the other two are shown for comparison, not chosen "
         "among."
     )
+    welch_text = welch_sentences(welch, main_table, args.n_runs)
+    naive_text = naive_sentences(
+        versus_naive, naive_summary, args.n_runs, all_level_with_obp=all(v is None or v >= 0.05 for v in welch.values())
+    )
+    gap, half = abs(truth - ctr) / truth, (truth_ci[1] - truth_ci[0]) / 2 / truth
+    naive_text += f" BTS's CTR and the random log's differ by {gap:.0%} of BTS's, " + (
+        f"inside the ±{half:.0%} to which BTS's CTR is known: on this sample the naive guess is hard to beat."
+        if gap < half
+        else f"outside the ±{half:.0%} to which BTS's CTR is known."
+    )
     base_ll = float(np.mean([i["base_log_loss"] for i in infos]))
     md = [
         f"# Off-policy estimators on the Open Bandit Dataset sample (campaign {args.campaign})",
@@ -310,9 +464,14 @@ def main(args: Args) -> None:
         f"{truth_ci[0]:.5f}-{truth_ci[1]:.5f}, i.e. the truth itself is known to about ±"
         f"{(truth_ci[1] - truth_ci[0]) / 2 / truth:.0%}). Relative error |estimate - truth| / truth over "
         f"{args.n_runs} bootstrap resamples of {args.sample_size or n:,} rounds of the random log (mean ± std), "
-        "as OBP's "
+        "OBP-like: after OBP's "
         "`examples/obd/evaluate_off_policy_estimators.py --evaluation_policy bts --behavior_policy random "
-        "--campaign all --base_model logistic_regression --n_runs 30`; the last column is each estimator on the "
+        "--campaign all --base_model logistic_regression --n_runs 30`, with the same log, resampling, 3-fold "
+        "cross-fitting, positions and estimator formulas, but BTS's action distribution reconstructed from the "
+        "bts log's propensities (OBP simulates the production BTS) and a reward model on other features (see "
+        "below). The naive row takes each resample's own CTR as BTS's; 'Welch p' tests our mean against OBP's, "
+        "'ours − naive' is the mean paired difference from the naive row over the same resamples. The last "
+        "column is each estimator on the "
         f"whole log with a 95% percentile bootstrap interval ({args.n_boot_ci} resamples). Those intervals hold the "
         "reward model fixed (as OBP's `estimate_interval` does), so DM's leaves out the model's own error; the "
         "relative errors, which refit the model in every resample, are the honest spread.",
@@ -358,9 +517,13 @@ def main(args: Args) -> None:
         "kept when it equals the logged item (about 1 round in 80, so about half a click per resample: its error "
         "is large by construction). OBP does not report it.",
         "",
-        "## Against OBP's figures",
+        "## Against OBP's figures and the naive baseline",
         "",
         comparison,
+        "",
+        welch_text,
+        "",
+        naive_text,
         "",
         "## Sensitivity to how BTS's distribution is read from its log",
         "",

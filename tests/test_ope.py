@@ -297,4 +297,21 @@ def test_ope_benchmark_quick(tmp_path: Path) -> None:
     result = json.loads((tmp_path / "ope.json").read_text())
     assert result["truth"]["ctr"] == pytest.approx(0.0042)
     assert set(result["relative_error"]) == set(ope.ESTIMATORS)
-    assert "| dr-os |" in (tmp_path / "ope.md").read_text()
+    md = (tmp_path / "ope.md").read_text()
+    assert "| dr-os |" in md and "| naive (random log's CTR) |" in md and "OBP-like" in md
+    # The naive baseline is scored in the same resamples as the estimators, and compared with them pairwise.
+    naive = np.array(result["baseline"]["per_run"])
+    assert len(naive) == len(result["per_run"]) == 2
+    assert result["baseline"]["relative_error"]["mean"] == pytest.approx(naive.mean())
+    assert result["baseline"]["whole_log"]["estimate"] == pytest.approx(result["random_log"]["ctr"])
+    for name in ope.ESTIMATORS:
+        errors = np.array([run["main"][name] for run in result["per_run"]])
+        assert result["paired_vs_naive"][name]["mean_diff"] == pytest.approx((errors - naive).mean())
+    # Welch p-values of our mean against OBP's published one (30 runs), for the estimators OBP reports.
+    from scipy import stats
+
+    assert set(result["welch_p_vs_obp"]) == {"dm", "ips", "snips", "dr", "switch-dr", "dr-os"}
+    ours, obp = result["relative_error"]["dr"], result["obp_published"]["dr"]
+    expected = stats.ttest_ind_from_stats(ours["mean"], ours["std"], 2, obp["mean"], obp["std"], 30, equal_var=False)
+    assert result["welch_p_vs_obp"]["dr"] == pytest.approx(expected.pvalue)
+    assert all(0 <= p <= 1 for p in result["welch_p_vs_obp"].values())
