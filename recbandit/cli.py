@@ -131,7 +131,28 @@ def cmd_list(args: argparse.Namespace) -> int:
 def _date(ts: float) -> str:
     import datetime as dt
 
-    return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        return dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):  # loaders refuse such times; never fail on printing one
+        return f"{ts:.10g} s"
+
+
+def _names(names: Sequence[str], limit: int = 12) -> str:
+    """Feature columns for ``data info``: ``"24: age, gender (one-hot, 2), occupation (one-hot, 21)"``.
+
+    Consecutive one-hot columns ``key=value`` are shown as their key; past ``limit``
+    groups, the first ones and how many more.
+    """
+    groups: list[list[Any]] = []  # [key, count, one-hot?]
+    for name in names:
+        key, eq, _ = name.partition("=")
+        if eq and groups and groups[-1][0] == key and groups[-1][2]:
+            groups[-1][1] += 1
+        else:
+            groups.append([key if eq else name, 1, bool(eq)])
+    shown = [f"{k} (one-hot, {n})" if hot else k for k, n, hot in groups[:limit]]
+    more = f", ... ({len(groups) - limit} more)" if len(groups) > limit else ""
+    return f"{len(names)}: {', '.join(shown)}{more}"
 
 
 def cmd_data_info(args: argparse.Namespace) -> int:
@@ -152,11 +173,18 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         ("format", info.get("format", "?")),
         ("source", info["source"]),
         ("interactions", f"{info['interactions']:,}"),
-        ("users", f"{info['users']:,}" + ("" if data.users.text is None else " (with profile text)")),
+        (
+            "users",
+            f"{info['users']:,} ({info['users_with_interactions']:,} with interactions)"
+            + (", with profile text" if data.users.text is not None and any(data.users.text) else ""),
+        ),
         (
             "items",
-            f"{info['items']:,}" + (f", {len(data.items.feature_names)} features" if data.items.feature_names else ""),
+            f"{info['items']:,} ({info['items_with_interactions']:,} "
+            + ("rated)" if info["reward_kind"] == "rating" else "with interactions)"),
         ),
+        ("user features", _names(info["user_features"]) if info["user_features"] else "none"),
+        ("item features", _names(info["item_features"]) if info["item_features"] else "none"),
     ]
     if info["time_span"]:
         lo, hi = info["time_span"]
@@ -178,7 +206,8 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         rows.append(("propensities", "no"))
     rows.append(("positions", "no" if inter.position is None else f"yes ({len(set(inter.position.tolist()))} slots)"))
     if info["context_dim"]:
-        rows.append(("context", f"{info['context_dim']} features"))
+        names = info.get("context_names")
+        rows.append(("context", _names(names) if names else f"{info['context_dim']} features"))
     if isinstance(info.get("rows"), dict):
         rows.append(("rows read", ", ".join(f"{k} {v:,}" for k, v in info["rows"].items())))
     for key, value in rows:

@@ -24,6 +24,16 @@ ML100K = SHARED / "ml-100k"
 MOVIES = 'movieId,title,genres\n1,Toy Story (1995),Animation|Comedy\n2,"Heat, The (1995)",Action\n'
 RATINGS = "userId,movieId,rating,timestamp\n1,1,4.0,964982703\n2,2,3.5,964981247\n2,1,5.0,964983000\n"
 
+# 90 columns, each data line over 600 characters: the field count must come from the whole line.
+LONG_RATINGS = "".join(
+    start + ",".join(rest) + "\n"
+    for start, rest in (
+        ("userId,movieId,rating,timestamp,", [f"extra_{j}" for j in range(86)]),
+        ("1,1,4.0,964982703,", ["1234567"] * 86),
+        ("2,1,x,964982703,", ["1234567"] * 86),
+    )
+)
+
 
 def call(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
@@ -35,9 +45,9 @@ def call(argv: list[str]) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def write_ml_csv(folder: Path, ratings: str = RATINGS) -> Path:
+def write_ml_csv(folder: Path, ratings: str = RATINGS, movies: str = MOVIES) -> Path:
     folder.mkdir(parents=True)
-    (folder / "movies.csv").write_text(MOVIES)
+    (folder / "movies.csv").write_text(movies)
     (folder / "ratings.csv").write_text(ratings)
     return folder
 
@@ -47,7 +57,11 @@ def write_ml_csv(folder: Path, ratings: str = RATINGS) -> Path:
 def test_info_ml100k() -> None:
     code, out, err = call(["data", "info", str(ML100K)])
     assert code == 0, err
-    assert "interactions  100,000" in out and "users         943" in out and "items         1,682" in out
+    assert "interactions  100,000" in out
+    assert "users         943 (943 with interactions), with profile text" in out
+    assert "items         1,682 (1,682 rated)" in out
+    assert "user features 24: age, gender (one-hot, 2), occupation (one-hot, 21)\n" in out
+    assert "item features 19: unknown, Action, Adventure," in out and "... (7 more)" in out
     assert "1997-09-20" in out and "1998-04-22" in out
     assert "1: 6,110 (6.1%)" in out and "5: 21,201 (21.2%)" in out
     assert "propensities  no" in out
@@ -57,9 +71,12 @@ def test_info_csv_plain_and_json(tmp_path: Path) -> None:
     code, out, err = call(["data", "info", str(write_ml_csv(tmp_path / "ml-latest-small"))])
     assert code == 0, err
     assert "format        movielens-csv" in out and "2000-07-30" in out and "3.5: 1 (33.3%)" in out
+    assert "users         2 (2 with interactions)\n" in out and "items         2 (2 rated)\n" in out
+    assert "user features none\n" in out and "item features 3: Action, Animation, Comedy\n" in out
     plain = tmp_path / "plain"
     plain.mkdir()
-    (plain / "items.csv").write_text("item,text\na,A\nb,B\n")
+    (plain / "items.csv").write_text("item,text,price,color=red,color=blue\na,A,1,1,0\nb,B,2,0,1\nc,C,3,0,1\n")
+    (plain / "users.csv").write_text("user,text,age\nu,,30\nv,,40\n")
     (plain / "interactions.csv").write_text(
         "user,item,reward,timestamp,propensity,position\nu,a,1,2019-11-24T00:00:00Z,0.5,1\nu,b,0,2019-11-25,0.25,2\n"
     )
@@ -67,9 +84,13 @@ def test_info_csv_plain_and_json(tmp_path: Path) -> None:
     assert code == 0, err
     assert "reward        binary" in out and "propensities  yes (min 0.25, max 0.5)" in out
     assert "positions     yes (2 slots)" in out and "2019-11-24 00:00:00 .. 2019-11-25 00:00:00 UTC" in out
+    assert "users         2 (1 with interactions)\n" in out and "items         3 (2 with interactions)\n" in out
+    assert "user features 1: age\n" in out and "item features 3: price, color (one-hot, 2)\n" in out
     code, out, err = call(["data", "info", "--json", str(plain)])
     info = json.loads(out)
     assert info["interactions"] == 2 and info["has_propensity"] is True and info["reward_kind"] == "binary"
+    assert (info["users_with_interactions"], info["items_with_interactions"]) == (1, 2)
+    assert info["user_features"] == ["age"] and info["item_features"] == ["price", "color=red", "color=blue"]
 
 
 def test_info_by_name_from_recbandit_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -93,15 +114,55 @@ def test_info_by_name_from_recbandit_data(tmp_path: Path, monkeypatch: pytest.Mo
         ),
         (lambda p: p, r"no known log format here"),
         (lambda p: p / "absent", r"no such file or folder"),
+        # Issue 10: each names the file, the line and the field.
+        (
+            lambda p: write_ml_csv(p / "m", RATINGS.replace(",964981247\n", ",964981247000\n")),
+            r"ratings\.csv line 3: timestamp 964981247000 is too large for Unix seconds .*"
+            r"it looks like milliseconds \(2000-07-30 18:20:47 UTC\): divide by 1000$",
+        ),
+        (
+            lambda p: write_ml_csv(p / "m", RATINGS + "3,1,4.0,964983001000000\n"),
+            r"ratings\.csv line 5: timestamp 964983001000000 .*looks like microseconds",
+        ),
+        (
+            lambda p: write_ml_csv(p / "m", movies=MOVIES.replace('"Heat, The (1995)"', '"Heat, The (1995)')),
+            r"movies\.csv line 3: unterminated quote starting at line 3 in field title: "
+            r"the quoted field runs to the end of the file",
+        ),
+        (
+            lambda p: write_ml_csv(p / "m", RATINGS.replace(",", ";")),
+            r"ratings\.csv line 1: the header has one field 'userId;movieId;rating;timestamp': "
+            r"is the file separated by ';'\? It must be ','-separated, with the columns userId,",
+        ),
+        (
+            lambda p: write_ml_csv(p / "m", RATINGS + "3\t1\t4.0\t964983001\n"),
+            r"ratings\.csv line 5: userId '3\\t1\\t4\.0\\t964983001' is not a number \(the line has 1 of 4 "
+            r"fields: .*is the file separated by tab\?",
+        ),
+        (
+            lambda p: write_ml_csv(p / "m", LONG_RATINGS),
+            r"ratings\.csv line 3: rating 'x' is not a number$",  # a complete long line: nothing about truncation
+        ),
     ],
-    ids=["non-numeric", "unknown-item", "unknown-layout", "absent"],
+    ids=[
+        "non-numeric",
+        "unknown-item",
+        "unknown-layout",
+        "absent",
+        "millisecond-timestamps",
+        "microsecond-timestamp",
+        "unterminated-quote-movies",
+        "semicolon-separated",
+        "tab-separated-row",
+        "long-complete-line",
+    ],
 )
 def test_info_errors_are_one_line_exit_2(tmp_path: Path, setup, match: str) -> None:  # type: ignore[no-untyped-def]
     code, out, err = call(["data", "info", str(setup(tmp_path))])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "Traceback" not in err
     assert err.startswith("recbandit data: error: ")
-    assert re.search(match, err), err
+    assert re.search(match, err.rstrip("\n")), err
 
 
 # --------------------------------------------------------------------------- fetch

@@ -196,10 +196,72 @@ BAD = [
     (
         "millisecond-timestamp",
         inter_row("u2,i2,0,1574553600000,0.25,2,0.2"),
-        r"line 3: timestamp 1574553600000 is too large for Unix seconds \(milliseconds",
+        r"interactions\.csv line 3: timestamp 1574553600000 is too large for Unix seconds \(it would be "
+        r"after the year 9999\); it looks like milliseconds \(2019-11-24 00:00:00 UTC\): divide by 1000",
         "interactions.csv",
         3,
         "timestamp",
+    ),
+    (
+        "nanosecond-timestamp",
+        inter_row("u2,i2,0,1574553600000000000,0.25,2,0.2"),
+        r"interactions\.csv line 3: timestamp 1574553600000000000 .*looks like nanoseconds \(2019-11-24 00:00:00 UTC\)"
+        r": divide by 1000000000",
+        "interactions.csv",
+        3,
+        "timestamp",
+    ),
+    (
+        "negative-millisecond-timestamp",
+        inter_row("u2,i2,0,-1574553600000,0.25,2,0.2"),
+        r"line 3: timestamp -1574553600000 is too small for Unix seconds .*milliseconds \(1920-02-09 .*divide by 1000",
+        "interactions.csv",
+        3,
+        "timestamp",
+    ),
+    (
+        "iso-timestamp-after-2100",
+        inter_row("u2,i2,0,2201-01-01T00:00:00Z,0.25,2,0.2"),
+        r"line 3: timestamp 2201-01-01T00:00:00Z is after 2100-01-01 00:00 UTC \(the year 2201\)",
+        "interactions.csv",
+        3,
+        "timestamp",
+    ),
+    (
+        "first-seen-in-milliseconds",
+        plain_with(items=ITEMS[:2] + ["i2,,12,1546300800000"] + ITEMS[3:]),
+        r"items\.csv line 3: first_seen 1546300800000 .*milliseconds \(2019-01-01 00:00:00 UTC\): divide by 1000",
+        "items.csv",
+        3,
+        "first_seen",
+    ),
+    (
+        "semicolon-separated-interactions",
+        plain_with(interactions=[r.replace(",", ";") for r in INTERACTIONS]),
+        r"interactions\.csv line 1: the header has one field 'user;item;reward;timestamp;propensity;position;ctx_a': "
+        r"is the file separated by ';'\? It must be ','-separated, with the columns user,item,reward,timestamp "
+        r"\(optional: propensity,position\)",
+        "interactions.csv",
+        1,
+        "user",
+    ),
+    (
+        "tab-separated-rows-under-comma-header",
+        plain_with(users=USERS[:2] + ["u2\tshy\t41"] + USERS[3:]),
+        r"users\.csv line 3: age is missing \(the line has 1 of 3 fields: 'u2\\tshy\\t41'; "
+        r"is the file separated by tab\? It must be ','-separated\)",
+        "users.csv",
+        3,
+        "age",
+    ),
+    (
+        "unterminated-quote-in-items",
+        plain_with(items=ITEMS[:2] + ['i2,"Plain shirt,12,2019-01-01'] + ITEMS[3:]),
+        r"items\.csv line 3: unterminated quote starting at line 3 in field text: "
+        r"the quoted field runs to the end of the file",
+        "items.csv",
+        3,
+        "text",
     ),
     (
         "position-zero",
@@ -277,6 +339,30 @@ def test_bad_input_names_file_line_field(
         load_plain(folder)
     err = info.value
     assert Path(err.path).name == file and err.line == line and err.field == field
+
+
+def test_long_lines_count_fields_on_the_whole_line(tmp_path: Path) -> None:
+    """A complete line longer than the 200-character excerpt is not called truncated (issue 10)."""
+    names = [f"f{j}" for j in range(90)]
+    header = "item,text," + ",".join(names)
+    rows = [f"i{i},Item {i}," + ",".join(["0.123456"] * 90) for i in (1, 2, 3)]
+    bad = "i2,Item 2," + ",".join(["0.123456"] * 89 + ["x"])
+    assert len(bad) > 400
+    folder = write_plain(tmp_path / "complete", items=[header, rows[0], bad, rows[2]])
+    with pytest.raises(DataError) as info:
+        load_plain(folder)
+    err = info.value
+    assert (Path(err.path).name, err.line, err.field) == ("items.csv", 3, "f89")
+    assert str(err).endswith("line 3: f89 'x' is not a number"), str(err)
+    # A line that really is cut short still says so, with the count of the whole line.
+    cut = "i2,Item 2," + ",".join(["0.123456"] * 50)
+    folder = write_plain(tmp_path / "cut", items=[header, rows[0], cut, rows[2]])
+    with pytest.raises(DataError) as info:
+        load_plain(folder)
+    err = info.value
+    assert (err.line, err.field) == (3, "f50")
+    excerpt = repr(cut[:200] + "...")
+    assert str(err).endswith(f"f50 is missing (the line has 52 of 92 fields: {excerpt}; truncated file?)"), str(err)
 
 
 def test_missing_files(tmp_path: Path) -> None:

@@ -123,13 +123,26 @@ def check_header(
     optional: Sequence[str] = (),
     *,
     extra: bool = True,
+    sep: str = ",",
 ) -> None:
     """Check that ``header`` has every ``required`` column once; ``extra=False`` forbids unknown columns.
 
     Errors name line 1 and the column: a missing column, a column named twice, an empty
-    column name, or (``extra=False``) a column that is neither required nor optional.
+    column name, or (``extra=False``) a column that is neither required nor optional. A
+    header read as one field that another separator would split (``userId;movieId;...``)
+    is reported as a file separated by that character, not ``sep``.
     """
     expected = ",".join(required) + ("" if not optional else " (optional: " + ",".join(optional) + ")")
+    if len(header) == 1 and required and header[0] not in required:
+        other = other_separator(header[0], sep)
+        if other is not None:
+            raise DataError(
+                path,
+                f"the header has one field {header[0]!r}: is the file separated by {separator_name(other)}? "
+                f"It must be {separator_name(sep)}-separated, with the columns {expected}",
+                line=1,
+                field=required[0],
+            )
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if not name:
@@ -154,6 +167,80 @@ def check_header(
         for name in header:
             if name not in allowed:
                 raise DataError(path, f"unknown column {name!r}; expected {expected}", line=1, field=name)
+
+
+_SEPARATORS = (",", ";", "\t", "|")
+
+
+def separator_name(sep: str) -> str:
+    """How a message names a separator: "tab", else the character quoted ("';'")."""
+    return "tab" if sep == "\t" else repr(sep)
+
+
+def other_separator(text: str, sep: str, fields: int | None = None) -> str | None:
+    """A separator other than ``sep`` that splits ``text`` (one line) into fields, or None.
+
+    With ``fields``, only a separator that gives exactly that many fields counts (a data
+    line of a ``;``-separated file read as ``,``-separated); without, any split counts
+    (a header line). Semicolon, tab, pipe and comma are tried in that order.
+    """
+    for other in _SEPARATORS:
+        if other == sep or other not in text:
+            continue
+        n = len(next(csv.reader([text], delimiter=other), []))
+        if (fields is None and n > 1) or n == fields:
+            return other
+    return None
+
+
+def unterminated_quote(
+    path: Path, names: Sequence[str], line: int, *, end: int | None = None, sep: str = ",", encoding: str = "utf-8"
+) -> DataError:
+    """The error for a quoted field opened on ``line`` and never closed where it should be.
+
+    ``end`` is the line where the runaway field stopped (None: the end of the file). The
+    field is the one the opening quote belongs to, found by splitting ``line`` alone (the
+    open field is its last).
+    """
+    text = raw_line(path, line, encoding, limit=None) or ""
+    fields = next(csv.reader([text], delimiter=sep), [])
+    field = names[len(fields) - 1] if 0 < len(fields) <= len(names) else None
+    where = "to the end of the file" if end is None else f"on to line {end}"
+    return DataError(
+        path,
+        f"unterminated quote starting at line {line}"
+        + (f" in field {field}" if field else "")
+        + f": the quoted field runs {where}; close it with '\"' (write '\"\"' for a quote inside quotes)",
+        line=line,
+        field=field,
+    )
+
+
+def check_quoted_record(
+    path: Path, lines: Sequence[str], start: int, end: int, names: Sequence[str], *, sep: str = ","
+) -> None:
+    """Raise the unterminated-quote error unless lines ``start..end`` (1-based) form one closed record.
+
+    A record over several lines is legal when a quoted field holds a line break; read
+    with a lenient parser, a quote that is never closed swallows the lines after it
+    instead. Read strictly, such lines do not form exactly one record: the quote stays
+    open to the end of the file, or closes where a closing quote cannot be.
+
+    Args:
+        path: the file, for the message.
+        lines: the file's text split at line feeds (``lines[0]`` is line 1).
+        start: the line where the record starts.
+        end: the line where the lenient parser ended it.
+        names: the header's column names (to name the field the quote opened).
+        sep: the separator.
+    """
+    chunk = "\n".join(lines[start - 1 : end])
+    try:
+        rows = list(csv.reader(open_text(chunk), delimiter=sep, strict=True))
+    except csv.Error as exc:
+        raise unterminated_quote(path, names, start, end=None if "end of data" in str(exc) else end) from None
+    if len(rows) != 1:
+        raise unterminated_quote(path, names, start, end=end)
 
 
 # --------------------------------------------------------------------------- reading
@@ -215,7 +302,7 @@ def read_frame(
         if m:
             row = int(m.group(1)) - header_lines
             line = line_of_row(path, row, header_lines=header_lines, sep=sep, encoding=encoding)
-            raise DataError(path, "a quoted field is never closed (unterminated '\"')", line=line) from None
+            raise unterminated_quote(path, names, line, sep=sep, encoding=encoding) from None
         raise DataError(path, f"cannot be parsed as {sep!r}-separated values: {msg.strip()}") from None
     except UnicodeDecodeError:
         raise_decode_error(path, encoding, encoding.upper())
@@ -268,13 +355,17 @@ def line_of_row(path: Path, row: int, *, header_lines: int = 1, sep: str = ",", 
     return line_before + 1
 
 
-def raw_line(path: Path, line: int, encoding: str = "utf-8", limit: int = 200) -> str | None:
-    """The text of physical line ``line`` (1-based) without its line ending, or None past the end."""
+def raw_line(path: Path, line: int, encoding: str = "utf-8", limit: int | None = 200) -> str | None:
+    """The text of physical line ``line`` (1-based) without its line ending, or None past the end.
+
+    A line longer than ``limit`` characters is cut there and ends in "..." (an excerpt
+    for a message); ``limit=None`` gives the whole line.
+    """
     with open(path, "rb") as fh:  # binary: splits on b"\n" only, as line numbers here count
         for i, data in enumerate(fh, start=1):
             if i == line:
                 text = data.decode(encoding, errors="replace").rstrip("\r\n")
-                return text if len(text) <= limit else text[:limit] + "..."
+                return text if limit is None or len(text) <= limit else text[:limit] + "..."
     return None
 
 
@@ -331,13 +422,22 @@ class RowChecks:
             return
         row, _, field, message = self._first
         line = line_of_row(self.path, row, header_lines=self.header_lines, sep=self.sep, encoding=self.encoding)
-        text = raw_line(self.path, line, self.encoding)
+        # Fields are counted on the whole line; the message shows an excerpt of it.
+        text = raw_line(self.path, line, self.encoding, limit=None)
         if text is not None:
+            excerpt = text if len(text) <= 200 else text[:200] + "..."
             fields = [f.strip() for f in next(csv.reader([text], delimiter=self.sep), [])] if text else []
+            n, want = len(fields), len(self.header)
+            other = other_separator(text, self.sep, want) if n < want else None
             if self.header_lines and fields == self.header:
                 message = f"the header line is repeated here (were two files concatenated?); {message}"
-            elif len(fields) < len(self.header) and '"' not in text:
-                message += f" (the line has {len(fields)} of {len(self.header)} fields: {text!r}; truncated file?)"
+            elif other is not None:
+                message += (
+                    f" (the line has {n} of {want} fields: {excerpt!r}; is the file separated by "
+                    f"{separator_name(other)}? It must be {separator_name(self.sep)}-separated)"
+                )
+            elif n < want and '"' not in text:
+                message += f" (the line has {n} of {want} fields: {excerpt!r}; truncated file?)"
         raise DataError(self.path, message, line=line, field=field)
 
 

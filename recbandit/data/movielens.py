@@ -12,6 +12,8 @@ Both formats become one :class:`~recbandit.data.logged.LoggedData` with
   frequent tags where ``tags.csv`` exists. ``features`` is the genre multi-hot (float32)
   with ``feature_names`` the genre names. ``first_seen`` is the release date where the
   format has one (100K), else the item's first rating, else its first tag, else NaN.
+- Timestamps must be Unix seconds from 1970 to 2100; milliseconds (and finer units) are
+  refused with a hint (:mod:`recbandit.data._timestamps`).
 - **Users**: 100K: every user of ``u.user`` with a profile sentence ("A 24-year-old male
   technician.") and features age (years) + one-hot gender + one-hot occupation.
   CSV format: every user with at least one rating, no text or features.
@@ -39,6 +41,7 @@ from recbandit._validation import check_float, check_int
 from recbandit.data._csv import (
     RowChecks,
     check_header,
+    check_quoted_record,
     decode_text,
     dense_index,
     index_of,
@@ -48,7 +51,9 @@ from recbandit.data._csv import (
     read_frame,
     read_header,
     text_column,
+    unterminated_quote,
 )
+from recbandit.data._timestamps import flag_unix_seconds
 from recbandit.data.logged import DataError, Interactions, Items, LoggedData, Users
 
 #: The 19 genres of ml-100k, in the order of the flags in ``u.item`` (``u.genre``).
@@ -172,6 +177,7 @@ def _load_100k(folder: Path, rating_threshold: float) -> LoggedData:
     item = numeric_column(df, "item_id", checks, integer=True, lo=1)
     rating = numeric_column(df, "rating", checks, integer=True, lo=1, hi=5, what="an integer from 1 to 5")
     ts = numeric_column(df, "timestamp", checks, integer=True, lo=0, what="Unix seconds >= 0")
+    flag_unix_seconds(ts, checks, "timestamp")
     checks.raise_first()
     user_index = index_of(user, user_ids, checks, "user_id", "u.user")
     item_index = index_of(item, item_ids, checks, "item_id", "u.item")
@@ -409,6 +415,7 @@ def _load_csv(folder: Path, rating_threshold: float, max_tags: int) -> LoggedDat
     with np.errstate(invalid="ignore"):
         checks.flag(np.isfinite(rating) & (rating * 2 != np.round(rating * 2)), "rating", _not_half_star(rating))
     ts = numeric_column(df, "timestamp", checks, integer=True, lo=0, what="Unix seconds >= 0")
+    flag_unix_seconds(ts, checks, "timestamp")
     checks.raise_first()
     del df
     item_index = index_of(movie, item_ids, checks, "movieId", "movies.csv")
@@ -474,12 +481,19 @@ def _read_movies_csv(path: Path) -> tuple[np.ndarray, list[str], list[list[str]]
     genres: list[list[str]] = []
     seen: dict[int, int] = {}
     line_before = 0
+    lines: list[str] = []  # the text split into lines, once a record needs a closer look
+    last = (1, 1)  # first and last line of the last record that is not blank
     try:
         for record in reader:
             n = line_before + 1
             line_before = reader.line_num
             if not record or (len(record) == 1 and not record[0].strip()):
                 continue
+            last = (n, line_before)
+            if line_before > n or (header is not None and len(record) != len(header)):
+                # A quoted line break, or a quote never closed (which also upsets the field count).
+                lines = lines or text.split("\n")
+                check_quoted_record(path, lines, n, line_before, header or MOVIES_CSV)
             if header is None:
                 header = [f.strip() for f in record]
                 check_header(path, header, MOVIES_CSV)
@@ -519,9 +533,13 @@ def _read_movies_csv(path: Path) -> tuple[np.ndarray, list[str], list[list[str]]
             titles.append(title)
             genres.append(parts)
     except csv.Error as exc:
+        if reader.line_num > line_before + 1:  # e.g. a field over csv's size limit: a runaway quote
+            raise unterminated_quote(path, header or MOVIES_CSV, line_before + 1, end=reader.line_num) from None
         raise DataError(path, f"cannot be parsed as CSV: {exc}", line=reader.line_num) from None
     if header is None:
         raise DataError(path, "the file is empty (no header line)", line=1)
+    # A quote left open on the last line ends with the file, and the lenient reader takes it as closed.
+    check_quoted_record(path, lines or text.split("\n"), *last, header)
     if not ids:
         raise DataError(path, "no movies after the header", line=2)
     order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
@@ -542,6 +560,7 @@ def _read_tags_csv(path: Path, item_ids: np.ndarray, max_tags: int) -> tuple[int
     numeric_column(df, "userId", checks, integer=True, lo=1)
     movie = numeric_column(df, "movieId", checks, integer=True, lo=1)
     ts = numeric_column(df, "timestamp", checks, integer=True, lo=0, what="Unix seconds >= 0")
+    flag_unix_seconds(ts, checks, "timestamp")
     tag = text_column(df, "tag", checks)
     checks.raise_first()
     item = index_of(movie, item_ids, checks, "movieId", "movies.csv")

@@ -13,7 +13,9 @@ Files (UTF-8, comma-separated, a header line, RFC 4180 quoting, LF or CRLF)::
   else ``"rating"`` (give ``rating_threshold`` to turn ratings into likes).
 - ``timestamp``: Unix seconds (integer or decimal) or an ISO 8601 date/time
   (``2019-11-24T00:00:34Z``, ``2019-11-24 00:00:34.76+09:00``, ``2019-11-24``); a time
-  without a UTC offset is taken as UTC. Values above 1e11 are refused (milliseconds?).
+  without a UTC offset is taken as UTC. A time at or after 2100-01-01 is refused, and
+  Unix values of 1e11 or more are reported as milliseconds (or finer units) with what to
+  divide by (:mod:`recbandit.data._timestamps`).
 - ``propensity`` (optional): the probability that the logging policy chose ``item``, in
   (0, 1]; needed by off-policy estimators, so a missing, zero, negative or >1 value is an
   error. ``position`` (optional): the 1-based slot of the item on the page.
@@ -44,14 +46,13 @@ from recbandit.data._csv import (
     read_header,
     text_column,
 )
+from recbandit.data._timestamps import flag_unix_seconds
 from recbandit.data.logged import DataError, Interactions, Items, LoggedData, Users
 
 INTERACTIONS = ("user", "item", "reward", "timestamp")
 INTERACTIONS_OPTIONAL = ("propensity", "position")
 ITEMS = ("item", "text")
 USERS = ("user", "text")
-#: Unix seconds above this are refused: they are almost surely milliseconds (year 5138).
-MAX_UNIX_SECONDS = 1e11
 
 
 def plain_format(path: str | Path) -> bool:
@@ -231,11 +232,7 @@ def _timestamps(s: pd.Series, checks: RowChecks, column: str, allow_missing: boo
         checks.flag(
             ~bad & ~missing & ~np.isfinite(seconds), column, lambda r: f"{column} {text.iloc[r]!r} is not finite"
         )
-        checks.flag(
-            np.isfinite(seconds) & (np.abs(seconds) > MAX_UNIX_SECONDS),
-            column,
-            lambda r: f"{column} {text.iloc[r]} is too large for Unix seconds (milliseconds? divide by 1000)",
-        )
+    flag_unix_seconds(seconds, checks, column, shown=lambda r: str(text.iloc[r]))
     return seconds
 
 
