@@ -85,7 +85,6 @@ def assert_fit_report_describes(report: dict, env: gym.Env, data: LoggedData, us
     assert report["known_users"]["rows"] + report["new_users"]["rows"] == report["test_rows"]
 
 
-
 # --------------------------------------------------------------------------- MovieLens 100K
 
 
