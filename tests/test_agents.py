@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from recbandit.agents import AGENTS, Decision, make_agent
+from recbandit.agents.base import FAMILIES
 from recbandit.envs import make_env
 
 SMALL = {"n_items": 300, "n_users": 200}
@@ -111,28 +112,63 @@ def test_thompson_propensity_estimates_choice_probability() -> None:
     assert abs(p1 - truth) < 0.03
 
 
+def _play(name: str, seed: int, blind: bool = False) -> list[int]:
+    """Actions of 40 act/update rounds (B = 16) on Synthetic-v0 (env seed 7); ``blind``: contexts replaced by noise."""
+    env = make_env("recbandit/Synthetic-v0", batch_size=16, **SMALL)
+    agent = make_agent(name, seed=seed)
+    noise = np.random.default_rng(99)
+    obs, _ = env.reset(seed=7)
+    out: list[int] = []
+    for _ in range(40):
+        if blind:  # same ids, contexts that say nothing: only a context-free agent acts as before
+            obs = {**obs, "user": noise.standard_normal(obs["user"].shape).astype(np.float32),
+                   "items": noise.standard_normal(obs["items"].shape).astype(np.float32)}  # fmt: skip
+        d = agent.act(obs)
+        assert isinstance(d, Decision)
+        assert d.actions.shape == (16,) and d.propensities.shape == (16,)
+        assert ((d.propensities > 0) & (d.propensities <= 1)).all()
+        nxt, _, _, _, info = env.step(d.actions)
+        agent.update(obs, d.actions, info["rewards"])
+        out.extend(d.actions.tolist())
+        obs = nxt
+    return out
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_agents_declare_their_traits(name: str) -> None:
+    cls = AGENTS[name]
+    assert isinstance(cls.deterministic, bool)  # Agent only annotates them: an undeclared trait raises here
+    assert cls.family in FAMILIES
+
+
 @pytest.mark.parametrize("name", list(AGENTS))
 def test_same_seed_same_actions(name: str) -> None:
-    def actions(seed: int) -> list[int]:
-        env = make_env("recbandit/Synthetic-v0", batch_size=16, **SMALL)
-        agent = make_agent(name, seed=seed)
-        obs, _ = env.reset(seed=7)
-        out: list[int] = []
-        for _ in range(40):
-            d = agent.act(obs)
-            assert isinstance(d, Decision)
-            assert d.actions.shape == (16,) and d.propensities.shape == (16,)
-            assert ((d.propensities > 0) & (d.propensities <= 1)).all()
-            nxt, _, _, _, info = env.step(d.actions)
-            agent.update(obs, d.actions, info["rewards"])
-            out.extend(d.actions.tolist())
-            obs = nxt
-        return out
+    first = _play(name, 0)
+    assert first == _play(name, 0)
+    if not AGENTS[name].deterministic:  # its choices are draws: another seed, other draws
+        assert first != _play(name, 1)
 
-    first = actions(0)
-    assert first == actions(0)
-    if not name.startswith("linucb"):  # LinUCB is a deterministic argmax; the others draw random numbers
-        assert first != actions(1)
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_context_free_agents_and_only_they_ignore_contexts(name: str) -> None:
+    same = _play(name, 0, blind=True) == _play(name, 0)
+    assert same == (AGENTS[name].family == "context-free")
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+def test_deterministic_agents_and_only_they_act_without_drawing(name: str) -> None:
+    rng = np.random.default_rng(0)
+    agent = make_agent(name, seed=0)
+    obs = _obs(rng, 8, 5)
+    agent.update(obs, agent.act(obs).actions, rng.random(8))  # lazily built models exist from here on
+    obs = _obs(rng, 8, 5)
+    before = agent.rng.bit_generator.state
+    d = agent.act(obs)
+    drew = agent.rng.bit_generator.state != before
+    assert drew != AGENTS[name].deterministic
+    if AGENTS[name].deterministic:
+        np.testing.assert_array_equal(d.propensities, 1.0)
+        np.testing.assert_array_equal(agent.act(obs).actions, d.actions)
 
 
 @pytest.mark.parametrize("name", list(AGENTS))

@@ -76,6 +76,20 @@ def test_partial_hits_compute_only_new_texts(tiny: Path, tmp_path: Path) -> None
     assert len(shards(tmp_path)) == 2  # one shard per call that computed something
 
 
+def test_the_report_says_how_many_texts_came_from_the_cache(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    enc = TextEncoder(tiny, cache=tmp_path, batch_size=1, progress=True)
+    enc.encode(TEXTS)
+    assert "from the cache" not in capsys.readouterr().err  # nothing was cached yet
+    enc.encode(TEXTS + MORE + MORE[:2])  # rows: 8 cached, 8 new, 2 repeats of new ones
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == f"{enc.model_label}: {len(TEXTS)} of {len(TEXTS) + len(MORE) + 2} texts from the cache"
+    assert err[-1].startswith(f"{enc.model_label}: encoded {len(MORE)} of {len(MORE)} texts (")
+    enc.encode(MORE)
+    assert capsys.readouterr().err == f"{enc.model_label}: {len(MORE)} of {len(MORE)} texts from the cache\n"
+
+
 @pytest.mark.parametrize(
     "change",
     [{"pooling": "cls"}, {"max_length": 8}, {"normalize": False}, {"dtype": "bfloat16"}, "model"],

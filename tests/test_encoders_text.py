@@ -8,6 +8,7 @@ package (still seconds).
 from __future__ import annotations
 
 import inspect
+import io
 import json
 import os
 import shutil
@@ -19,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from rich.console import Console
 
 from recbandit.encoders import Encoder, TextEncoder
 from recbandit.encoders.accounting import ComputeRecord, CostAccumulator
+from recbandit.encoders.progress import ENV_VAR, MIN_BATCHES, EncodeProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -372,6 +375,64 @@ def test_compute_record_merge_and_validation() -> None:
     assert t.cache_hit_rate == 0.25 and acc.to_dict()["cache_hit_rate"] == 0.25
     with pytest.raises(ValueError, match="unknown flops_method"):
         ComputeRecord(flops_method="guess")
+
+
+
+# --------------------------------------------------------------------------- progress
+
+#: 40 distinct texts: 20 batches of 2, above the MIN_BATCHES of a report.
+MANY = [f"{a} {b}" for a in WORDS[:8] for b in WORDS[8:13]]
+
+
+def _quiet_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in (ENV_VAR, "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_progress_asked_for_reports_each_tenth_of_a_long_encode(
+    tiny_bert: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _quiet_env(monkeypatch)
+    enc = TextEncoder(tiny_bert, batch_size=2, progress=True)
+    enc.encode(MANY + MANY[:5])  # 5 duplicates: only the 40 distinct texts are computed
+    lines = capsys.readouterr().err.splitlines()
+    assert [int(line.split("encoded ")[1].split(" of ")[0]) for line in lines] == list(range(4, 41, 4))
+    assert all(line.startswith(f"{enc.model_label}: encoded ") and line.endswith(" texts/s)") for line in lines)
+    assert lines[-1].startswith(f"{enc.model_label}: encoded 40 of 40 texts (")
+
+
+def test_progress_is_quiet_unless_asked_off_a_terminal(
+    tiny_bert: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _quiet_env(monkeypatch)
+    TextEncoder(tiny_bert, batch_size=2).encode(MANY)  # stderr is captured: not a terminal
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv(ENV_VAR, "1")  # asked for through the environment
+    TextEncoder(tiny_bert, batch_size=2).encode(MANY)
+    assert "encoded 40 of 40 texts" in capsys.readouterr().err
+    TextEncoder(tiny_bert, batch_size=2, progress=False).encode(MANY)  # the argument wins
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ValueError, match="progress must be True, False or None"):
+        TextEncoder(tiny_bert, progress="yes")  # type: ignore[arg-type]
+
+
+def test_progress_bar_on_a_terminal_counts_texts_and_skips_small_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    _quiet_env(monkeypatch)
+
+    def run(total: int, show: bool | None) -> str:
+        out = io.StringIO()
+        console = Console(file=out, force_terminal=True, width=120, color_system=None)
+        report = EncodeProgress("model", show, batch_size=10, console=console)
+        with report.computing(total) as advance:
+            for _ in range(0, total, 10):
+                advance(min(10, total))
+        return out.getvalue()
+
+    shown = run(100, None)  # 10 batches on a terminal
+    assert "model: encoding" in shown and "100/100" in shown and "texts/s" in shown
+    assert run(10 * (MIN_BATCHES - 1), None) == ""  # a small call stays quiet
+    assert run(10 * (MIN_BATCHES - 1), True) != ""  # unless asked
+    assert run(100, False) == ""
 
 
 # --------------------------------------------------------------------------- the real MiniLM

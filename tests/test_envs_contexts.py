@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +99,22 @@ def test_history_contexts_are_the_mean_of_liked_training_films(envs: dict) -> No
     assert len(none) > 100 and not problem.user_contexts[none].any()
     # The history lives in the item-context space of this encoder, not of the default one.
     assert not np.allclose(problem.item_contexts, envs["bow"].problem.item_contexts, atol=1e-3)
+
+
+def test_building_contexts_reports_progress_and_cache_hits(
+    tiny: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.setenv("RECBANDIT_CACHE", str(tmp_path))  # an empty embedding cache
+    monkeypatch.setenv("RECBANDIT_PROGRESS", "1")  # asked for: stderr is captured, not a terminal
+    data = load_movielens(ML100K)
+    films, profiles = len(set(data.items.text)), len(set(data.users.text))  # distinct texts are computed
+    make_env(ML, encoder=tiny, user_context="profile", context_dim=DIM + 1)  # a context_dim not built yet
+    done = re.findall(r": encoded ([\d,]+) of ([\d,]+) texts \(", capsys.readouterr().err)
+    assert [a for a, b in done if a == b] == [f"{films:,}", f"{profiles:,}"]  # each call's last line
+    make_env(ML, encoder=tiny, user_context="profile", context_dim=DIM + 2)  # the same texts again
+    err = capsys.readouterr().err
+    assert "1,682 of 1,682 texts from the cache" in err and "943 of 943 texts from the cache" in err
+    assert "encoded" not in err
 
 
 def test_context_benchmark_quick(tmp_path: Path) -> None:

@@ -19,6 +19,11 @@ import numpy as np
 from recbandit._validation import check_seed
 from recbandit.types import Decision, Obs
 
+#: ``Agent.family`` values: ``"context-free"`` (per-item-id statistics; contexts are
+#: ignored), ``"linear"`` (ridge models over contexts), ``"neural"`` (bandits over a
+#: trained network) and ``"deep-rl"`` (stable-baselines3 algorithms, trained online).
+FAMILIES = ("context-free", "linear", "neural", "deep-rl")
+
 
 @dataclass(frozen=True)
 class AgentConfig:
@@ -28,12 +33,19 @@ class AgentConfig:
 class Agent(ABC):
     """Base class of all agents.
 
-    Subclasses declare ``name`` (the registry key), a frozen ``Config`` dataclass of
-    hyper-parameters and implement ``_reset``, ``act`` and ``update``. All randomness
-    comes from ``self.rng``, re-seeded by ``reset(seed)``.
+    Subclasses declare ``name`` (the registry key), the traits ``deterministic`` and
+    ``family``, a frozen ``Config`` dataclass of hyper-parameters and implement ``_reset``,
+    ``act`` and ``update``. All randomness comes from ``self.rng``, re-seeded by
+    ``reset(seed)``.
     """
 
     name: ClassVar[str]
+    #: ``act`` draws no random number: the choice is a function of the observation and of
+    #: what the agent has learned, and every propensity is 1. The seed may still shape what
+    #: is learned (a network's initial weights, its minibatches).
+    deterministic: ClassVar[bool]
+    #: The kind of model, one of ``FAMILIES``.
+    family: ClassVar[str]
     Config: ClassVar[type[AgentConfig]] = AgentConfig
 
     def __init__(self, seed: int | None = None, **params: Any) -> None:

@@ -34,6 +34,8 @@ class EpsilonGreedy(Agent):
     """
 
     name = "eps-greedy"
+    deterministic = False
+    family = "context-free"
     Config = EpsilonGreedyConfig
     config: EpsilonGreedyConfig
 

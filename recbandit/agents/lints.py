@@ -42,6 +42,8 @@ class LinTS(LinearAgent):
     """
 
     name = "lints-shared"
+    deterministic = False
+    family = "linear"
     Config = LinTSConfig
     config: LinTSConfig
 
@@ -83,6 +85,8 @@ class DisjointLinTS(LinearAgent):
     """
 
     name = "lints-disjoint"
+    deterministic = False
+    family = "linear"
     Config = LinTSConfig
     config: LinTSConfig
     disjoint = True

@@ -33,6 +33,8 @@ class LinUCB(LinearAgent):
     """
 
     name = "linucb-shared"
+    deterministic = True
+    family = "linear"
     Config = LinUCBConfig
     config: LinUCBConfig
 
@@ -52,6 +54,8 @@ class DisjointLinUCB(LinearAgent):
     """
 
     name = "linucb-disjoint"
+    deterministic = True
+    family = "linear"
     Config = LinUCBConfig
     config: LinUCBConfig
     disjoint = True

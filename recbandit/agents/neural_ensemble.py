@@ -49,6 +49,8 @@ class NeuralEnsemble(NeuralAgent):
     """
 
     name = "neural-ensemble"
+    deterministic = False
+    family = "neural"
     Config = NeuralEnsembleConfig
     config: NeuralEnsembleConfig
     weighted = True

@@ -57,6 +57,8 @@ class NeuralLinear(NeuralAgent):
     """
 
     name = "neural-linear"
+    deterministic = False
+    family = "neural"
     Config = NeuralLinearConfig
     config: NeuralLinearConfig
 

@@ -40,6 +40,8 @@ class NeuralTS(NeuralGradientAgent):
     """
 
     name = "neural-ts"
+    deterministic = False
+    family = "neural"
     Config = NeuralTSConfig
     config: NeuralTSConfig
 

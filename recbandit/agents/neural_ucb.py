@@ -75,6 +75,8 @@ class NeuralUCB(NeuralGradientAgent):
     """
 
     name = "neural-ucb"
+    deterministic = True
+    family = "neural"
     Config = NeuralGradientConfig
 
     def _act(self, obs: Obs) -> Decision:

@@ -11,6 +11,8 @@ class RandomAgent(Agent):
     """Picks each candidate with probability 1/K; learns nothing."""
 
     name = "random"
+    deterministic = False
+    family = "context-free"
 
     def _reset(self) -> None:
         pass

@@ -38,6 +38,8 @@ class BernoulliTS(Agent):
     """
 
     name = "ts"
+    deterministic = False
+    family = "context-free"
     Config = BernoulliTSConfig
     config: BernoulliTSConfig
 

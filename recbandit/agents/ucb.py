@@ -32,6 +32,8 @@ class UCB1(Agent):
     """
 
     name = "ucb1"
+    deterministic = False
+    family = "context-free"
     Config = UCB1Config
     config: UCB1Config
 

