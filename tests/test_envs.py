@@ -125,11 +125,6 @@ def test_batched_env_with_one_user_reproduces_single_env(built: Callable[..., gy
     assert single == _play(built(env_id, 1, **extra), 5, 80)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BatchedSessionEnv draws a replacement session's candidates before its user; SessionEnv + reset() "
-    "draws the user first, then new candidates, so the two part at the first session end",
-)
 @pytest.mark.parametrize("env_id", SESSION_IDS)
 def test_batched_session_env_with_one_user_reproduces_single_env_across_session_ends(
     built: Callable[..., gym.Env], env_id: str

@@ -148,9 +148,12 @@ class SessionCore:
         for state in (self.fatigue, self.drift, self.shown, self.clicked):
             state[rows] = 0.0
 
-    def draw_candidates(self, rng: np.random.Generator, t: int) -> None:
-        """Draw K distinct available candidates for every session (decision clock ``t``)."""
-        self.candidates = self.problem.draw(rng, t, self.batch)[1]
+    def draw_candidates(self, rng: np.random.Generator, t: int, rows: np.ndarray | None = None) -> None:
+        """Draw K distinct available candidates for the sessions ``rows`` (all if None) at clock ``t``."""
+        if rows is None:
+            self.candidates = self.problem.draw(rng, t, self.batch)[1]
+        else:
+            self.candidates[rows] = self.problem.draw(rng, t, len(rows))[1]
 
     def expected_rewards(self) -> np.ndarray:
         """float64[B, K]: click probability of each candidate in the current state."""

@@ -209,7 +209,9 @@ class BatchedSessionEnv(gym.Env[Obs, np.ndarray]):
         ended = np.flatnonzero(terminated | truncated)
         if len(ended):
             info["final_obs"] = self.core.observe()  # type: ignore[assignment]
+            # A new session: its user first, then its candidates (as SessionEnv's reset does).
             self.core.start(self.np_random, ended)
+            self.core.draw_candidates(self.np_random, self._t, ended)
         return self.core.observe(), float(rewards.sum()), False, False, info
 
 
