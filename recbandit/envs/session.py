@@ -22,7 +22,7 @@ from gymnasium import spaces
 from recbandit._validation import check_float, check_int
 from recbandit.data.synthetic import SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
-from recbandit.envs.problem import BanditProblem, step_info
+from recbandit.envs.problem import BanditProblem, ProblemAttributes, step_info
 from recbandit.types import REWARDS, SESSION_IDS, SESSION_STEP, Obs
 
 #: Base click probabilities are clipped to [P_CLIP, 1 - P_CLIP] before taking their logit.
@@ -227,7 +227,7 @@ class SessionCore:
         return clicks, info, terminated, truncated
 
 
-class SessionEnv(gym.Env[Obs, np.int64]):
+class SessionEnv(ProblemAttributes, gym.Env[Obs, np.int64]):
     """A user stays for a session of several recommendations; fatigue, drift and satisfaction evolve.
 
     ## Description
@@ -334,7 +334,7 @@ class SessionEnv(gym.Env[Obs, np.int64]):
         return self.core.expected_rewards()[0]
 
 
-class BatchedSessionEnv(gym.Env[Obs, np.ndarray]):
+class BatchedSessionEnv(ProblemAttributes, gym.Env[Obs, np.ndarray]):
     """B sessions side by side; a session that ends is replaced by a new user within ``step``.
 
     ## Description
