@@ -57,7 +57,7 @@ def loglog_slope(t: np.ndarray, cumulative: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- diversity and exploration
 
-_CHUNK = 1 << 16  # decisions per chunk in intra_list_diversity
+_CHUNK_VALUES = 1 << 18  # floats per [decisions, d] chunk in intra_list_diversity (2 MiB)
 
 
 def catalogue_coverage(items: np.ndarray, n_items: int) -> float:
@@ -119,8 +119,9 @@ def intra_list_diversity(items: np.ndarray, groups: np.ndarray, embeddings: np.n
     sq = np.zeros(len(n))
     # Decisions in chunks, so that no [T, d] array is ever made; np.add.at adds in order,
     # so the sums are the same as in one call.
-    for start in range(0, len(items), _CHUNK):
-        rows = slice(start, start + _CHUNK)
+    chunk = max(_CHUNK_VALUES // max(emb.shape[1], 1), 1)
+    for start in range(0, len(items), chunk):
+        rows = slice(start, start + chunk)
         unit = unit_items[items[rows]]
         np.add.at(sums, inv[rows], unit)
         np.add.at(sq, inv[rows], (unit * unit).sum(axis=1))

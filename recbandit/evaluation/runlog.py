@@ -165,10 +165,10 @@ def check_memory(horizon: int, batch_size: int = 1, save_log: bool = False, conc
     largest = max(room // per_decision // batch_size * batch_size, 0)
     who = "a run" if concurrent == 1 else f"each of {concurrent} concurrent runs"
     raise ValueError(
-        f"horizon {horizon:,} does not fit in memory: {who} keeps {per_decision} bytes per decision "
-        f"({_gb(need)} in all), {_gb(avail)} is available; the largest horizon that fits is {largest:,}"
+        f"horizon {horizon} does not fit in memory: {who} keeps {per_decision} bytes per decision "
+        f"({_gb(need)} in all) and {_gb(avail)} is available; the largest horizon that fits is {largest}"
     )
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:,.1f} GB"
+    return f"{n / 1e9:.3g} GB"
