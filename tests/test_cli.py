@@ -383,6 +383,21 @@ def test_a_horizon_beyond_any_memory_fails_the_same_way_on_this_machine(tmp_path
     assert not out.exists()
 
 
+def test_running_out_of_memory_anyway_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where memory cannot be read (not Linux) or is taken meanwhile, the allocation fails: one line too."""
+    monkeypatch.setattr(runlog, "available_bytes", lambda: None)
+
+    def no_memory(horizon: int) -> None:
+        raise MemoryError(f"Unable to allocate {horizon * 8} bytes")
+
+    monkeypatch.setattr(runlog.RunLog, "empty", staticmethod(no_memory))
+    code, stdout, stderr = call([*BASE, "--agents", "random", "--out", str(tmp_path / "results")])
+    assert code == 2 and stdout == ""
+    assert stderr == (
+        "recbandit run: error: out of memory (Unable to allocate 1600 bytes); a smaller --horizon needs less\n"
+    )
+
+
 def test_run_with_progress_bars_when_not_a_terminal(tmp_path: Path) -> None:
     out = tmp_path / "results"
     code, stdout, stderr = call([*BASE[:-2], "--agents", "random", "--out", str(out)])  # no --quiet / --no-plot

@@ -133,6 +133,12 @@ def test_the_largest_horizon_named_fits_and_one_more_step_does_not(monkeypatch: 
     largest = int(str(exc.value).rsplit(" ", 1)[1])
     assert largest % 64 == 0 and run_bytes(largest) <= avail < run_bytes(largest + 64)
     check_memory(largest, batch_size=64)
+    # Where memory cannot be read, only horizons beyond the address space are refused.
+    monkeypatch.setattr(runlog, "available_bytes", lambda: None)
+    check_memory(10**8, batch_size=64)
+    with pytest.raises(ValueError, match=r"^horizon 1000000000000000000000 does not fit in memory"):
+        check_memory(10**21)
+    monkeypatch.setattr(runlog, "available_bytes", lambda: avail)
     # Two runs at once halve the room; saving the log costs its compressed copy too.
     with pytest.raises(ValueError, match=r"each of 2 concurrent runs"):
         check_memory(largest, batch_size=64, concurrent=2)

@@ -8,6 +8,7 @@ file need every decision. ``check_memory`` turns a horizon that cannot fit into 
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,8 @@ def run_bytes(horizon: int, save_log: bool = False) -> int:
 def available_bytes() -> int | None:
     """Memory this process can still take: Linux ``MemAvailable``, capped by a cgroup limit.
 
-    None where it cannot be read (not Linux): then no horizon is refused for memory.
+    None where it cannot be read (not Linux): then only horizons beyond the address space
+    are refused up front.
     """
     try:
         text = Path("/proc/meminfo").read_text()
@@ -155,8 +157,8 @@ def check_memory(horizon: int, batch_size: int = 1, save_log: bool = False, conc
         concurrent: runs in memory at the same time (sweep workers).
     """
     avail = available_bytes()
-    if avail is None:
-        return
+    if avail is None:  # not Linux: at least refuse what no address space holds
+        avail = sys.maxsize
     need = concurrent * run_bytes(horizon, save_log)
     if need <= avail:
         return
