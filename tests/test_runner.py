@@ -181,6 +181,24 @@ def test_a_runs_memory_per_decision_stays_within_the_estimate(env_id: str) -> No
     assert peaks[50_000] - 50_000 * per_decision < FIXED_BYTES / 16
 
 
+def test_saving_the_log_stays_within_the_estimate(tmp_path: Path) -> None:
+    peaks = {}
+    for horizon in (50_000, 150_000):
+        spec = RunSpec(ENV, "random", 0, horizon, batch_size=500, env_kwargs=SMALL)
+        env = runner.build_envs([spec])[spec.env_key]
+        runner.execute(spec, tmp_path / "warm", save_log=True, env=env)
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            runner.execute(spec, tmp_path / str(horizon), save_log=True, env=env)
+            peaks[horizon] = tracemalloc.get_traced_memory()[1] - base
+        finally:
+            tracemalloc.stop()
+        assert len(list((tmp_path / str(horizon) / "logs").glob("*.npz"))) == 1
+    per_decision = (peaks[150_000] - peaks[50_000]) / 100_000
+    assert LOG_BYTES < per_decision <= run_bytes(1, save_log=True) - FIXED_BYTES
+
+
 def test_the_log_dtypes_are_what_the_estimate_counts() -> None:
     log = RunLog.empty(3)
     assert {k: v.dtype for k, v in log.arrays().items()} == runlog.LOG_DTYPES

@@ -109,11 +109,10 @@ def run_bytes(horizon: int, save_log: bool = False) -> int:
     """Estimated peak memory (bytes) of one run of ``horizon`` decisions.
 
     The log, the summary's temporaries and a fixed allowance; with ``save_log`` also the
-    compressed log (at most about the log's size) and its copy on the way to the file.
-    Agents whose memory grows with the decisions they have seen (replay buffers beyond
-    their capacity) are not counted.
+    compressed log (at most about the log's size; ``BytesIO.getvalue`` shares it).
+    The agent's own memory (matrices, networks, replay buffers) is not counted.
     """
-    per_decision = LOG_BYTES + SUMMARY_BYTES + (2 * LOG_BYTES if save_log else 0)
+    per_decision = LOG_BYTES + SUMMARY_BYTES + (LOG_BYTES if save_log else 0)
     return FIXED_BYTES + horizon * per_decision
 
 
