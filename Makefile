@@ -28,6 +28,8 @@ demo: $(STAMP)
 	# MiniLM contexts: the catalogue is encoded once into the embedding cache, every run reads it.
 	$(DEMO_RUN) --env-arg encoder=minilm --agents $(DEMO_AGENTS)
 	$(DEMO_RUN) --env-arg encoder=bow --agents $(DEMO_BOW_AGENTS)
+	# Keep the per-seed records beside the README's table: `git diff` shows what this rerun changed.
+	mkdir -p benchmarks/results/demo/records && cp runs/demo/*.json benchmarks/results/demo/records/
 	$(VENV)/bin/recbandit summary runs/demo
 	$(VENV)/bin/recbandit plot runs/demo
 

@@ -324,6 +324,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"recbandit {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError as exc:  # past the up-front check (e.g. memory taken meanwhile)
+        message = f"out of memory ({exc}); a smaller --horizon needs less"
+        print(f"recbandit {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(
             f"recbandit {args.command}: interrupted; finished runs are saved, rerun the same command to resume",

@@ -145,7 +145,17 @@ def test_info_is_exact_and_consistent() -> None:
     np.testing.assert_array_equal(info["item_ids"], obs["item_ids"])
     np.testing.assert_allclose(info["optimal_reward"], expected.max(axis=1))
     np.testing.assert_allclose(info["regret"], expected.max(axis=1) - expected[rows, actions])
-    assert (info["regret"] >= 0).all()
+    np.testing.assert_array_equal(info["optimal_reward"], expected[rows, info["optimal_action"]])
+    # An oracle that plays the optimal actions on the same draws has no regret at all, and
+    # the random actions had none exactly where they hit a best candidate.
+    oracle = make_env("recbandit/Synthetic-v0", batch_size=256, **SMALL)
+    oracle.reset(seed=0)
+    _, _, _, _, best = oracle.step(info["optimal_action"])
+    np.testing.assert_array_equal(best["item_ids"], info["item_ids"])
+    assert not best["regret"].any()
+    np.testing.assert_array_equal(best["expected_reward"], info["optimal_reward"])
+    np.testing.assert_array_equal(info["regret"] == 0, expected[rows, actions] == expected.max(axis=1))
+    assert 0 < (info["regret"] == 0).sum() < 256
     assert total == info["rewards"].sum() and not terminated and not truncated
     assert set(np.unique(info["rewards"])) <= {0.0, 1.0}
     # candidates of a user are distinct

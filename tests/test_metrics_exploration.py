@@ -86,3 +86,25 @@ def test_session_metrics_completed_sessions_and_curve() -> None:
     assert session_metrics(rewards, np.full(7, -1), ends) is None
     none_done = session_metrics(rewards, sessions, np.zeros(7, bool), windows=2)
     assert none_done is not None and none_done["mean_return"] is None and none_done["curve"]["sessions"] == [0, 0]
+
+
+def test_intra_list_diversity_in_chunks_is_the_definition_and_chunk_free(monkeypatch: pytest.MonkeyPatch) -> None:
+    import recbandit.evaluation.metrics as metrics
+
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(30, 5))
+    emb[3] = 0.0
+    items, groups = rng.integers(30, size=400), rng.integers(25, size=400)
+    whole = intra_list_diversity(items, groups, emb)
+    monkeypatch.setattr(metrics, "_CHUNK_VALUES", 5 * 7)  # 7 decisions a chunk, 58 chunks
+    assert intra_list_diversity(items, groups, emb) == whole  # the same float, not just close
+    # The definition, pair by pair: mean over lists of the mean of 1 - cos over pairs of decisions.
+    norms = np.linalg.norm(emb, axis=1)
+    unit = np.divide(emb, norms[:, None], out=np.zeros_like(emb), where=norms[:, None] > 0)
+    per_list = []
+    for g in np.unique(groups):
+        z = unit[items[groups == g]]
+        if len(z) >= 2:
+            i, j = np.triu_indices(len(z), k=1)
+            per_list.append(np.mean(1.0 - (z[i] * z[j]).sum(axis=1)))
+    assert whole == pytest.approx(np.mean(per_list), rel=1e-12)

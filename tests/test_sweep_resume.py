@@ -196,18 +196,16 @@ def test_interrupted_sweep_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     out = tmp_path / "results"
     calls: list[RunSpec] = []
 
-    def interrupted(
-        spec: RunSpec, out_dir: Path, progress: Any = None, save_log: bool = False, blas_threads: Any = 1
-    ) -> dict[str, Any]:
+    def interrupted(spec: RunSpec, out_dir: Path, progress: Any = None, **kwargs: Any) -> dict[str, Any]:
         calls.append(spec)
         if len(calls) < 3:
-            return execute(spec, out_dir, progress, save_log, blas_threads)
+            return execute(spec, out_dir, progress, **kwargs)
 
         def ctrl_c(n: int) -> None:
             if n >= spec.horizon // 2:
                 raise KeyboardInterrupt
 
-        return execute(spec, out_dir, ctrl_c, save_log, blas_threads)
+        return execute(spec, out_dir, ctrl_c, **kwargs)
 
     monkeypatch.setattr(sweep, "execute", interrupted)
     with pytest.raises(KeyboardInterrupt):

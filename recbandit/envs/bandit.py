@@ -8,11 +8,11 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from recbandit.envs.problem import BanditProblem
+from recbandit.envs.problem import BanditProblem, ProblemAttributes
 from recbandit.types import Obs
 
 
-class BanditEnv(gym.Env[Obs, np.int64]):
+class BanditEnv(ProblemAttributes, gym.Env[Obs, np.int64]):
     """One user arrives per step and picks nothing: the agent picks one of K candidates for them.
 
     ## Description
@@ -45,6 +45,8 @@ class BanditEnv(gym.Env[Obs, np.int64]):
 
     ## Arguments
     ``problem``: a ``BanditProblem`` (see ``recbandit.envs.synthetic`` for Synthetic-v0).
+    The env shows ``item_contexts``, ``n_items``, ``contexts_info`` and ``fit_report`` as
+    attributes (``ProblemAttributes``; read them on ``env.unwrapped`` through wrappers).
 
     ## Version History
     * v0: initial version.

@@ -9,11 +9,11 @@ import numpy as np
 from gymnasium import spaces
 
 from recbandit._validation import check_int
-from recbandit.envs.problem import BanditProblem
+from recbandit.envs.problem import BanditProblem, ProblemAttributes
 from recbandit.types import Obs
 
 
-class BatchedBanditEnv(gym.Env[Obs, np.ndarray]):
+class BatchedBanditEnv(ProblemAttributes, gym.Env[Obs, np.ndarray]):
     """B users arrive at once; the agent picks one of K candidates for each.
 
     ## Description

@@ -210,6 +210,39 @@ class BanditProblem:
         return (arrival > 0) & (t - arrival < self.cold_window)
 
 
+class ProblemAttributes:
+    """What an env over a ``BanditProblem`` tells runners and reports, as plain attributes.
+
+    Every recbandit env (bandit, batched, session) inherits it. Read the attributes on
+    ``env.unwrapped`` when the env may be wrapped (``gymnasium.make`` adds wrappers):
+    ``isinstance(env.unwrapped, ProblemAttributes)`` says whether an env has them.
+
+    Attributes:
+        problem: the env's ``BanditProblem``.
+        fit_report: JSON-able fidelity report of a user model fitted on logs (held-out AUC,
+            log loss, ... beside popularity; see ``recbandit.envs.fitted``), set by the
+            logged-data envs; ``None`` where the truth is not fitted (synthetic envs).
+    """
+
+    problem: BanditProblem
+    fit_report: dict[str, Any] | None = None
+
+    @property
+    def item_contexts(self) -> np.ndarray:
+        """float32[n_items, d_i]: what an agent sees of each catalogue item."""
+        return self.problem.item_contexts
+
+    @property
+    def n_items(self) -> int:
+        """Catalogue size (over the whole schedule)."""
+        return self.problem.n_items
+
+    @property
+    def contexts_info(self) -> dict[str, Any] | None:
+        """How the contexts were made (``encoder``, ``spec``, ``encode`` cost); None if unknown."""
+        return self.problem.contexts_info
+
+
 def step_info(
     rng: np.random.Generator,
     expected: np.ndarray,

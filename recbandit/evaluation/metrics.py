@@ -57,6 +57,8 @@ def loglog_slope(t: np.ndarray, cumulative: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- diversity and exploration
 
+_CHUNK_VALUES = 1 << 18  # floats per [decisions, d] chunk in intra_list_diversity (2 MiB)
+
 
 def catalogue_coverage(items: np.ndarray, n_items: int) -> float:
     """Share of the catalogue recommended at least once: ``|distinct items| / n_items``.
@@ -110,12 +112,19 @@ def intra_list_diversity(items: np.ndarray, groups: np.ndarray, embeddings: np.n
         raise ValueError(f"items and groups must be 1-d arrays of one length, got {items.shape} and {groups.shape}")
     emb = np.asarray(embeddings, dtype=np.float64)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    unit = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)[items]
+    unit_items = np.divide(emb, norms, out=np.zeros_like(emb), where=norms > 0)
     _, inv = np.unique(groups, return_inverse=True)
     n = np.bincount(inv).astype(np.float64)
     sums = np.zeros((len(n), emb.shape[1]))
-    np.add.at(sums, inv, unit)
-    sq = np.bincount(inv, weights=(unit * unit).sum(axis=1), minlength=len(n))
+    sq = np.zeros(len(n))
+    # Decisions in chunks, so that no [T, d] array is ever made; np.add.at adds in order,
+    # so the sums are the same as in one call.
+    chunk = max(_CHUNK_VALUES // max(emb.shape[1], 1), 1)
+    for start in range(0, len(items), chunk):
+        rows = slice(start, start + chunk)
+        unit = unit_items[items[rows]]
+        np.add.at(sums, inv[rows], unit)
+        np.add.at(sq, inv[rows], (unit * unit).sum(axis=1))
     ok = n >= 2
     if not ok.any():
         return float("nan")

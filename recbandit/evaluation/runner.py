@@ -1,16 +1,26 @@
 """The runner: agent x env x seed x horizon -> a result record; sweeps that resume.
 
+A run is a step loop (``run``): the agent acts on a batch of users, the env answers, the
+agent learns, and ``RunLog.record`` keeps each decision; ``summary.summarise`` turns the
+log into the record's measured fields. ``execute`` runs one ``RunSpec`` and writes its
+record; ``validate_specs``, ``build_envs`` and ``finished`` are the checks a sweep does
+before anything runs.
+
 One seed drives a run: the env gets ``seed`` and the agent an independent stream derived
-from it (``SeedSequence([seed, 1])``), so a seed reproduces a run bit for bit and the
-agent's draws are not the env's draws.
+from it (``SeedSequence([seed, 1])``), so the agent's draws are not the env's draws. On
+one platform (processor, numpy/torch builds, thread settings) a seed reproduces a run
+exactly: every field of its record but the timings. Across platforms, floating-point
+results can differ in the last place (BLAS kernels, a language-model encoder: MiniLM's
+vectors differ between CPUs in the last float32 place), and a run whose choice between two
+candidates hinges on such a difference takes another path from there on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import io
 import json
-import resource
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,10 +32,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from recbandit._io import atomic_write_bytes
-from recbandit._validation import check_int, check_seed
+from recbandit._validation import check_choice, check_int, check_seed
 from recbandit.agents import AGENTS, Agent, make_agent
+from recbandit.envs.problem import ProblemAttributes
 from recbandit.envs.registration import ENVS, make_env
-from recbandit.evaluation.metrics import checkpoints, diversity_metrics, session_metrics
 from recbandit.evaluation.results import (
     _jsonable,
     machine,
@@ -35,8 +45,24 @@ from recbandit.evaluation.results import (
     versions,
     write_record,
 )
+from recbandit.evaluation.runlog import RunLog, check_memory
+from recbandit.evaluation.summary import summarise
+from recbandit.types import FINAL_OBS, REWARDS, TERMINATED, TRUNCATED, Obs
 
 Progress = Callable[[int], None]
+
+__all__ = [
+    "EnvFacts",
+    "RunLog",
+    "RunSpec",
+    "agent_seed",
+    "build_envs",
+    "execute",
+    "finished",
+    "resolve_agent_params",
+    "run",
+    "validate_specs",
+]
 
 
 def agent_seed(seed: int) -> int:
@@ -44,25 +70,69 @@ def agent_seed(seed: int) -> int:
     return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
-@dataclass
-class RunLog:
-    """Per-decision arrays of one run (each of length ``horizon``).
+@dataclass(frozen=True)
+class EnvFacts:
+    """What the runner reads of an env: its ``ProblemAttributes``, on ``env.unwrapped``.
 
-    ``sessions`` is the session id of each decision (-1 for envs without sessions) and
-    ``ends`` marks the decisions after which the user's episode (session) ended.
+    Every recbandit env has them; for any other env (one that is not a
+    ``ProblemAttributes``) all are None, and the record has no coverage or diversity.
+
+    Attributes:
+        item_contexts: float32[n_items, d_i], the agents' view of each item.
+        n_items: catalogue size.
+        contexts_info: how the contexts were made (``encoder``, ``spec``, ``encode`` cost).
+        fit_report: fidelity report of a user model fitted on logs (JSON-able).
     """
 
-    regret: np.ndarray
-    rewards: np.ndarray
-    expected: np.ndarray
-    optimal: np.ndarray
-    propensities: np.ndarray
-    actions: np.ndarray
-    items: np.ndarray
-    users: np.ndarray
-    cold: np.ndarray
-    sessions: np.ndarray
-    ends: np.ndarray
+    item_contexts: np.ndarray | None = None
+    n_items: int | None = None
+    contexts_info: dict[str, Any] | None = None
+    fit_report: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, env: Any) -> EnvFacts:
+        """The facts of ``env``, read through any Gymnasium wrappers."""
+        base = getattr(env, "unwrapped", env)
+        if not isinstance(base, ProblemAttributes):
+            return cls()
+        return cls(base.item_contexts, base.n_items, base.contexts_info, base.fit_report)
+
+
+class _Stepper:
+    """Steps an env as a batch: a batched env as it is, a single-user env as a batch of one.
+
+    A single-user env whose episode ends is reset (unseeded) and reports the end in
+    ``info`` (``terminated``, ``truncated``) as a batched session env does.
+    """
+
+    def __init__(self, env: Any) -> None:
+        self.env = env
+        self.batched = hasattr(env, "num_envs")
+        self.batch = int(env.num_envs) if self.batched else 1
+
+    def reset(self, seed: int) -> Obs:
+        """The first observation (leading dimension B) after a reset with ``seed``."""
+        obs, _ = self.env.reset(seed=seed)
+        return obs if self.batched else _batch_of_one(obs)
+
+    def step(self, actions: np.ndarray) -> tuple[Obs, dict[str, Any], Obs | None]:
+        """Next observation, info (leading dimension B) and the final observation of ended episodes."""
+        if self.batched:
+            next_obs, _, _, _, info = self.env.step(actions)
+            return next_obs, info, info.get(FINAL_OBS)
+        next_obs, _, terminated, truncated, raw_info = self.env.step(int(actions[0]))
+        next_obs, info = _batch_of_one(next_obs), _batch_of_one(raw_info)
+        if not (terminated or truncated):
+            return next_obs, info, None
+        # The episode (session) ended: the next user starts a new one.
+        info[TERMINATED] = np.array([bool(terminated)])
+        info[TRUNCATED] = np.array([bool(truncated) and not terminated])
+        reset_obs, _ = self.env.reset()
+        return _batch_of_one(reset_obs), info, next_obs
+
+
+def _batch_of_one(values: Any) -> dict[str, Any]:
+    return {key: np.asarray(value)[None] for key, value in values.items()}
 
 
 def run(
@@ -88,121 +158,55 @@ def run(
 
     Returns:
         The metrics of the run (the record's measured fields) and the per-decision log.
+
+    Raises:
+        ValueError: a bad ``horizon`` or ``seed``, or a horizon whose log does not fit in
+            memory (the message gives the largest that does); nothing is touched then.
     """
     horizon = check_int("horizon", horizon, min_value=1)
     seed = check_seed("seed", seed)
-    batched = hasattr(env, "num_envs")
-    b = int(env.num_envs) if batched else 1
-    if horizon % b:
-        raise ValueError(f"horizon must be a multiple of the batch size {b}, got {horizon}")
+    stepper = _Stepper(env)
+    if horizon % stepper.batch:
+        raise ValueError(f"horizon must be a multiple of the batch size {stepper.batch}, got {horizon}")
+    check_memory(horizon, stepper.batch)
+    facts = EnvFacts.of(env)
     agent.reset(agent_seed(seed))
-    obs, _ = env.reset(seed=seed)
-    if not batched:
-        obs = {key: np.asarray(value)[None] for key, value in obs.items()}
-    log = RunLog(
-        regret=np.zeros(horizon),
-        rewards=np.zeros(horizon),
-        expected=np.zeros(horizon),
-        optimal=np.zeros(horizon),
-        propensities=np.zeros(horizon),
-        actions=np.zeros(horizon, np.int64),
-        items=np.zeros(horizon, np.int64),
-        users=np.zeros(horizon, np.int64),
-        cold=np.zeros(horizon, bool),
-        sessions=np.full(horizon, -1, np.int64),
-        ends=np.zeros(horizon, bool),
-    )
-    agent_seconds = 0.0
+    log = RunLog.empty(horizon)
+    seconds, agent_seconds = _step_loop(stepper, agent, log, seed, progress)
+    return summarise(log, seconds, agent_seconds, facts.item_contexts, facts.n_items), log
+
+
+def _step_loop(
+    stepper: _Stepper, agent: Agent, log: RunLog, seed: int, progress: Progress | None
+) -> tuple[float, float]:
+    """Serve every decision of ``log`` and record it; return the loop's and the agent's seconds."""
+    b = stepper.batch
     no_ends = np.zeros(b, bool)
+    obs = stepper.reset(seed)
+    agent_seconds = 0.0
     start = time.perf_counter()
-    for step in range(horizon // b):
+    for step in range(len(log.regret) // b):
+        # The agent chooses for the B users of the step.
         tick = time.perf_counter()
         decision = agent.act(obs)
         agent_seconds += time.perf_counter() - tick
         actions = np.asarray(decision.actions, dtype=np.int64)
-        if batched:
-            next_obs, _, _, _, info = env.step(actions)
-            final_obs = info.get("final_obs")
-        else:
-            next_obs, _, terminated, truncated, info = env.step(int(actions[0]))
-            next_obs = {key: np.asarray(value)[None] for key, value in next_obs.items()}
-            info = {key: np.asarray(value)[None] for key, value in info.items()}
-            if terminated or truncated:  # the episode (session) ended: the next user starts a new one
-                info["terminated"] = np.array([bool(terminated)])
-                info["truncated"] = np.array([bool(truncated) and not terminated])
-                final_obs, (reset_obs, _) = next_obs, env.reset()
-                next_obs = {key: np.asarray(value)[None] for key, value in reset_obs.items()}
+        # The env rewards the choices and brings the next users.
+        next_obs, info, final_obs = stepper.step(actions)
+        # The agent learns, and hears of the episodes (sessions) that ended.
         tick = time.perf_counter()
-        agent.update(obs, actions, info["rewards"])
+        agent.update(obs, actions, info[REWARDS])
         ended = no_ends
-        if "terminated" in info:
-            ended = np.asarray(info["terminated"], bool) | np.asarray(info["truncated"], bool)
+        if TERMINATED in info:
+            ended = np.asarray(info[TERMINATED], bool) | np.asarray(info[TRUNCATED], bool)
             if ended.any():
-                agent.end_episodes(final_obs, info["terminated"], info["truncated"])
+                agent.end_episodes(final_obs, info[TERMINATED], info[TRUNCATED])  # type: ignore[arg-type]
         agent_seconds += time.perf_counter() - tick
-        sl = slice(step * b, (step + 1) * b)
-        rows = np.arange(b)
-        log.regret[sl] = info["regret"]
-        log.rewards[sl] = info["rewards"]
-        log.expected[sl] = info["expected_reward"]
-        log.optimal[sl] = info["optimal_reward"]
-        log.propensities[sl] = decision.propensities
-        log.actions[sl] = actions
-        log.items[sl] = info["item_ids"][rows, actions]
-        log.users[sl] = info["user_ids"]
-        log.cold[sl] = info["cold"][rows, actions]
-        if "session_ids" in info:
-            log.sessions[sl] = info["session_ids"]
-            log.ends[sl] = ended
+        log.record(step * b, actions, decision.propensities, info, ended)
         obs = next_obs
         if progress is not None:
             progress((step + 1) * b)
-    seconds = time.perf_counter() - start
-    ts = checkpoints(horizon)
-    cum_regret = np.cumsum(log.regret)
-    cum_reward = np.cumsum(log.rewards)
-    metrics = {
-        "cumulative_regret": float(cum_regret[-1]),
-        "mean_reward": float(log.rewards.mean()),
-        "ctr": float(log.rewards.mean()),
-        "mean_expected_reward": float(log.expected.mean()),
-        "mean_optimal_reward": float(log.optimal.mean()),
-        "decisions_per_s": horizon / seconds,
-        "agent_decisions_per_s": horizon / agent_seconds if agent_seconds > 0 else float("inf"),
-        "curve": {
-            "t": ts.tolist(),
-            "cumulative_regret": cum_regret[ts - 1].tolist(),
-            "cumulative_reward": cum_reward[ts - 1].tolist(),
-        },
-        "cold": {
-            "decisions": int(log.cold.sum()),
-            "regret": float(log.regret[log.cold].sum()),
-            "mean_regret": float(log.regret[log.cold].mean()) if log.cold.any() else None,
-        },
-        "propensity": {
-            "min": float(np.nanmin(log.propensities)) if np.isfinite(log.propensities).any() else None,
-            "mean": float(np.nanmean(log.propensities)) if np.isfinite(log.propensities).any() else None,
-            "missing": int(np.isnan(log.propensities).sum()),
-        },
-        # Exploration footprint: catalogue coverage, diversity on the env's item contexts, novelty.
-        "diversity": diversity_metrics(
-            log.items,
-            log.users,
-            log.sessions,
-            getattr(getattr(env, "problem", None), "item_contexts", None),
-            getattr(getattr(env, "problem", None), "n_items", None),
-        ),
-        # Episodic envs: return and length of the sessions that ended, with their learning curve.
-        "sessions": session_metrics(log.rewards, log.sessions, log.ends),
-        "cost": {
-            "seconds": seconds,
-            "agent_seconds": agent_seconds,
-            "flops": None,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
-            "device": "cpu",
-        },
-    }
-    return metrics, log
+    return time.perf_counter() - start, agent_seconds
 
 
 @dataclass(frozen=True)
@@ -267,6 +271,11 @@ class RunSpec:
         """Result file name."""
         return record_filename(self.benchmark, self.env, self.name, self.seed, self.key)
 
+    @property
+    def env_key(self) -> str:
+        """Digest of what builds the env (id, batch size, arguments): runs that can share one env."""
+        return spec_key({"env": self.env, "batch_size": self.batch_size, "kw": self.env_kwargs})
+
     def validate(self) -> None:
         """Raise ``ValueError`` (naming the argument and allowed values) for a bad spec."""
         if self.env not in ENVS:
@@ -281,25 +290,54 @@ class RunSpec:
 
 
 def validate_specs(specs: Sequence[RunSpec]) -> None:
-    """Check every spec and build each distinct env and agent once, before any run starts.
+    """Check every spec and its agent's parameters (nothing is built; see ``build_envs``).
 
     Raises:
         ValueError: the first problem found, naming the argument and its allowed values.
     """
     if not specs:
         raise ValueError("nothing to run: no (env, agent, seed) combination was given")
-    seen_env: set[str] = set()
-    seen_agent: set[str] = set()
+    seen: set[str] = set()
     for spec in specs:
         spec.validate()
-        env_key = spec_key({"env": spec.env, "kw": spec.env_kwargs})
-        if env_key not in seen_env:
-            make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
-            seen_env.add(env_key)
         agent_key = spec_key({"agent": spec.agent, "params": spec.agent_params})
-        if agent_key not in seen_agent:
-            make_agent(spec.agent, **spec.agent_params)
-            seen_agent.add(agent_key)
+        if agent_key not in seen:
+            resolve_agent_params(spec.agent, spec.agent_params)
+            seen.add(agent_key)
+
+
+def build_envs(specs: Sequence[RunSpec]) -> dict[str, Any]:
+    """Build each distinct env of ``specs`` once (``RunSpec.env_key``), e.g. before a sweep starts.
+
+    The envs' own constructors cache their problems per process, so another build of one
+    of these envs in this process is cheap; ``execute(spec, env=envs[spec.env_key])`` reuses
+    the env itself (every run resets it with its seed).
+
+    Raises:
+        ValueError: bad env arguments (or a missing dataset: ``DatasetNotFoundError``).
+    """
+    envs: dict[str, Any] = {}
+    for spec in specs:
+        if spec.env_key not in envs:
+            envs[spec.env_key] = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
+    return envs
+
+
+def resolve_agent_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The agent's full hyper-parameters (``params`` over its defaults), as its record stores them.
+
+    Only the agent's ``Config`` is built (it validates the values), not the agent; the
+    errors are ``make_agent``'s.
+
+    Raises:
+        ValueError: unknown agent, unknown parameter or bad value.
+    """
+    cls = AGENTS[check_choice("agent", name, AGENTS)]
+    allowed = [f.name for f in dataclasses.fields(cls.Config)]
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {unknown} for agent {name!r}; allowed: {', '.join(allowed) or 'none'}")
+    return json.loads(json.dumps(asdict(cls.Config(**params)), default=_jsonable))
 
 
 def execute(
@@ -308,29 +346,62 @@ def execute(
     progress: Progress | None = None,
     save_log: bool = False,
     blas_threads: int | None = 1,
+    env: Any = None,
 ) -> dict[str, Any]:
     """Run one spec and (if ``out_dir``) write its record (and log) atomically.
 
-    ``blas_threads`` caps BLAS/OpenMP threads during the run (threadpoolctl): the agents'
-    matrices are small, and threaded BLAS on them is slower, much slower when other runs
-    share the cores. ``None`` leaves the libraries' own settings.
+    Args:
+        spec: the run.
+        out_dir: results folder (None: return the record only).
+        progress: called with the decisions done after each step.
+        save_log: also write the per-decision log (``logs/*.npz``, for off-policy use).
+        blas_threads: cap on BLAS/OpenMP threads during the run (threadpoolctl): the
+            agents' matrices are small, and threaded BLAS on them is slower, much slower
+            when other runs share the cores. ``None`` leaves the libraries' own settings.
+        env: the spec's env, if the caller built it already (``build_envs``); else built here.
+
+    Returns:
+        The record; its ``fit_report`` is the env's (None where the truth is not fitted).
     """
+    if save_log:
+        check_memory(spec.horizon, spec.batch_size, save_log=True)
     with threadpool_limits(limits=blas_threads):
-        env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
+        if env is None:
+            env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
         agent = make_agent(spec.agent, **spec.agent_params)
         metrics, log = run(env, agent, spec.horizon, spec.seed, progress=progress)
-    contexts = getattr(getattr(env, "problem", None), "contexts_info", None) or {}
+    record = _record(spec, metrics, agent.params, EnvFacts.of(env), blas_threads)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        if save_log:
+            buf = io.BytesIO()
+            arrays: dict[str, Any] = log.arrays()
+            np.savez_compressed(buf, **arrays)
+            atomic_write_bytes(out_dir / "logs" / spec.filename.replace(".json", ".npz"), buf.getvalue())
+        write_record(out_dir / spec.filename, record)
+    return record
+
+
+def _record(
+    spec: RunSpec, metrics: dict[str, Any], agent_params: dict[str, Any], facts: EnvFacts, blas_threads: int | None
+) -> dict[str, Any]:
+    """A run's result record: the spec, the metrics, the env's facts and where it ran."""
+    contexts = facts.contexts_info or {}
     if contexts.get("encode") is not None:
         metrics["cost"]["encode"] = contexts["encode"]
-    record = {
+    fit_report = None
+    if facts.fit_report is not None:  # the env's fidelity report, JSON-ready
+        fit_report = json.loads(json.dumps(facts.fit_report, default=_jsonable))
+    return {
         "schema": 1,
         "benchmark": spec.benchmark,
         "env": spec.env,
         "env_kwargs": spec.env_kwargs,
         "encoder": {"spec": contexts.get("spec"), "name": contexts.get("encoder")} if contexts else None,
+        "fit_report": fit_report,
         "agent": spec.name,
         "agent_class": spec.agent,
-        "agent_params": agent.params,
+        "agent_params": agent_params,
         "seed": spec.seed,
         "horizon": spec.horizon,
         "batch_size": spec.batch_size,
@@ -342,14 +413,6 @@ def execute(
         "spec_key": spec.key,
         "blas_threads": blas_threads,
     }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        if save_log:
-            buf = io.BytesIO()
-            np.savez_compressed(buf, **asdict(log))
-            atomic_write_bytes(out_dir / "logs" / spec.filename.replace(".json", ".npz"), buf.getvalue())
-        write_record(out_dir / spec.filename, record)
-    return record
 
 
 def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
@@ -364,8 +427,7 @@ def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
         return None
     # The digest covers the parameters given explicitly; a changed default changes the agent's
     # resolved parameters, which the record stores in full: such a stale result is redone too.
-    current = json.loads(json.dumps(make_agent(spec.agent, **spec.agent_params).params, default=_jsonable))
-    if "agent_params" in record and record["agent_params"] != current:
+    if "agent_params" in record and record["agent_params"] != resolve_agent_params(spec.agent, spec.agent_params):
         warnings.warn(f"{path}: the agent's resolved parameters changed; the run will be redone", stacklevel=2)
         return None
     return record

@@ -16,7 +16,8 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recbandit._validation import check_int
-from recbandit.evaluation.runner import RunSpec, execute, finished, validate_specs
+from recbandit.evaluation.runlog import check_memory
+from recbandit.evaluation.runner import RunSpec, build_envs, execute, finished, validate_specs
 
 
 def make_specs(
@@ -59,7 +60,9 @@ def run_sweep(
     """Run every spec not already finished in ``out_dir``; return all their records.
 
     Args:
-        specs: the runs (validated, envs and agents built once, before any run starts).
+        specs: the runs. All are validated before any run starts, and so is the memory
+            of the runs still to do; their envs are built then, once per distinct env (in
+            this process; each worker process builds those it runs once).
         out_dir: results folder; created if absent.
         workers: local worker processes (1 = in this process, with a per-step bar).
         show_progress: draw progress bars (rich; quiet when not a terminal).
@@ -72,7 +75,6 @@ def run_sweep(
     workers = check_int("workers", workers, min_value=1)
     validate_specs(specs)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     records: dict[int, dict[str, Any]] = {}
     todo = []
     for i, spec in enumerate(specs):
@@ -81,6 +83,14 @@ def run_sweep(
             todo.append(i)
         else:
             records[i] = done
+    if todo:  # what is left to run must fit in memory, and its envs must build
+        concurrent = min(workers, len(todo))
+        longest = max((specs[i] for i in todo), key=lambda s: s.horizon)
+        check_memory(longest.horizon, longest.batch_size, save_log=save_logs, concurrent=concurrent)
+    # The envs still needed, built once each, so that their errors surface before any run;
+    # runs in this process reuse them, worker processes build their own.
+    envs = build_envs([specs[i] for i in todo])
+    out.mkdir(parents=True, exist_ok=True)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, disable=not show_progress, transient=False) as bar:
         runs = bar.add_task(f"runs ({len(records)} already done)", total=len(specs), completed=len(records))
@@ -98,6 +108,7 @@ def run_sweep(
                     progress=advance,
                     save_log=save_logs,
                     blas_threads=blas_threads,
+                    env=envs[spec.env_key],
                 )
                 bar.remove_task(step)
                 bar.advance(runs)

@@ -9,12 +9,12 @@ import numpy as np
 from gymnasium import spaces
 
 from recbandit._validation import check_int
-from recbandit.envs.problem import BanditProblem
+from recbandit.envs.problem import BanditProblem, ProblemAttributes
 from recbandit.envs.session.core import SessionCore, SessionDynamics
 from recbandit.types import Obs
 
 
-class SessionEnv(gym.Env[Obs, np.int64]):
+class SessionEnv(ProblemAttributes, gym.Env[Obs, np.int64]):
     """A user stays for a session of several recommendations; fatigue, drift and satisfaction evolve.
 
     ## Description
@@ -121,7 +121,7 @@ class SessionEnv(gym.Env[Obs, np.int64]):
         return self.core.expected_rewards()[0]
 
 
-class BatchedSessionEnv(gym.Env[Obs, np.ndarray]):
+class BatchedSessionEnv(ProblemAttributes, gym.Env[Obs, np.ndarray]):
     """B sessions side by side; a session that ends is replaced by a new user within ``step``.
 
     ## Description
