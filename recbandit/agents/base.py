@@ -49,14 +49,23 @@ class Agent(ABC):
     Config: ClassVar[type[AgentConfig]] = AgentConfig
 
     def __init__(self, seed: int | None = None, **params: Any) -> None:
-        allowed = [f.name for f in dataclasses.fields(self.Config)]
+        self.config = self.make_config(**params)
+        self.reset(seed)
+
+    @classmethod
+    def make_config(cls, **params: Any) -> AgentConfig:
+        """The validated ``Config`` of ``params`` over the defaults, without building the agent.
+
+        Raises:
+            ValueError: an unknown parameter (the allowed ones are listed) or a bad value.
+        """
+        allowed = [f.name for f in dataclasses.fields(cls.Config)]
         unknown = sorted(set(params) - set(allowed))
         if unknown:
             raise ValueError(
-                f"unknown parameter(s) {unknown} for agent {self.name!r}; allowed: {', '.join(allowed) or 'none'}"
+                f"unknown parameter(s) {unknown} for agent {cls.name!r}; allowed: {', '.join(allowed) or 'none'}"
             )
-        self.config = self.Config(**params)
-        self.reset(seed)
+        return cls.Config(**params)
 
     @property
     def params(self) -> dict[str, Any]:

@@ -17,7 +17,6 @@ candidates hinges on such a difference takes another path from there on.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as _dt
 import io
 import json
@@ -332,12 +331,8 @@ def resolve_agent_params(name: str, params: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: unknown agent, unknown parameter or bad value.
     """
-    cls = AGENTS[check_choice("agent", name, AGENTS)]
-    allowed = [f.name for f in dataclasses.fields(cls.Config)]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {unknown} for agent {name!r}; allowed: {', '.join(allowed) or 'none'}")
-    return json.loads(json.dumps(asdict(cls.Config(**params)), default=_jsonable))
+    config = AGENTS[check_choice("agent", name, AGENTS)].make_config(**params)
+    return json.loads(json.dumps(asdict(config), default=_jsonable))
 
 
 def execute(
