@@ -54,7 +54,7 @@ def parse_agents(text: str, agent_args: Sequence[str]) -> list[tuple[str, str, d
 def cmd_run(args: argparse.Namespace) -> int:
     """Validate everything, run the sweep, write results, print the table, plot."""
     from recbandit._validation import check_int, check_seed
-    from recbandit.evaluation import RunSpec, plot_regret, run_sweep, summary_table
+    from recbandit.evaluation import RunSpec, plot_cold, plot_regret, run_sweep, summary_table
 
     n_seeds = check_int("seeds", args.seeds, min_value=1)
     first = check_seed("first_seed", args.first_seed)
@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.no_table:
         print(summary_table(records))
     if not args.no_plot:
-        for path in plot_regret(records, args.out):
+        for path in [*plot_regret(records, args.out), *plot_cold(records, args.out)]:
             print(f"plot: {path}")
     print(f"results: {Path(args.out).resolve()} ({len(records)} runs)")
     return 0
@@ -87,12 +87,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Plot every record in a results folder."""
-    from recbandit.evaluation import load_records, plot_regret
+    from recbandit.evaluation import load_records, plot_cold, plot_regret
 
     records = load_records(args.dir)
     if not records:
         raise ValueError(f"no result records in {args.dir}")
-    for path in plot_regret(records, args.out or args.dir, log_scale=args.log):
+    out = args.out or args.dir
+    for path in [*plot_regret(records, out, log_scale=args.log), *plot_cold(records, out, log_scale=args.log)]:
         print(f"plot: {path}")
     return 0
 
@@ -282,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
 
-    plot = sub.add_parser("plot", help="plot cumulative regret from a results folder")
+    plot = sub.add_parser("plot", help="plot cumulative regret (and cold-start curves) from a results folder")
     plot.add_argument("dir", help="results folder")
     plot.add_argument("--out", default=None, help="where to write the PNGs (default: the results folder)")
     plot.add_argument("--log", action="store_true", help="log-log axes")

@@ -26,6 +26,7 @@ SMALL_ARGS = ["--env-arg", "n_items=200", "--env-arg", "n_users=100"]
 HORIZON = 500
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PLOT_NAME = "regret_recbandit_Synthetic-v0.png"
+COLD_PLOT_NAME = "cold_recbandit_Synthetic-v0.png"  # Synthetic-v0 items arrive from the first decisions
 
 
 def call(argv: list[str]) -> tuple[int, str, str]:
@@ -118,10 +119,11 @@ def test_run_prints_the_summary_table(finished_run: dict[str, Any]) -> None:
 
 
 def test_run_writes_the_png_plot(finished_run: dict[str, Any]) -> None:
-    png = finished_run["out"] / PLOT_NAME
-    assert png.read_bytes()[:8] == PNG_MAGIC
-    assert png.stat().st_size > 5000
-    assert f"plot: {png}" in finished_run["stdout"]
+    for name in (PLOT_NAME, COLD_PLOT_NAME):
+        png = finished_run["out"] / name
+        assert png.read_bytes()[:8] == PNG_MAGIC
+        assert png.stat().st_size > 5000
+        assert f"plot: {png}" in finished_run["stdout"]
 
 
 def test_summary_subcommand_prints_the_same_table(finished_run: dict[str, Any]) -> None:
@@ -135,9 +137,10 @@ def test_plot_subcommand(finished_run: dict[str, Any], tmp_path: Path, log: bool
     dest = tmp_path / "plots"
     code, stdout, stderr = call(["plot", str(finished_run["out"]), "--out", str(dest), *(["--log"] if log else [])])
     assert code == 0, stderr
-    png = dest / PLOT_NAME
-    assert png.read_bytes()[:8] == PNG_MAGIC
-    assert stdout.strip() == f"plot: {png}"
+    pngs = [dest / PLOT_NAME, dest / COLD_PLOT_NAME]
+    for png in pngs:
+        assert png.read_bytes()[:8] == PNG_MAGIC
+    assert stdout.splitlines() == [f"plot: {png}" for png in pngs]
 
 
 def test_rerun_resumes_without_recomputing(finished_run: dict[str, Any]) -> None:
@@ -366,7 +369,7 @@ def test_a_horizon_that_cannot_fit_ends_in_one_line_naming_the_largest(
         code, stdout, stderr = call([*BASE, "--agents", "random", "--horizon", str(horizon), "--out", str(out)])
         assert code == 2 and stdout == ""
         assert re.fullmatch(
-            rf"recbandit run: error: horizon {horizon} does not fit in memory: a run keeps 138 bytes per decision "
+            rf"recbandit run: error: horizon {horizon} does not fit in memory: a run keeps 142 bytes per decision "
             rf"\([0-9.e+]+ GB in all\) and 8 GB is available; the largest horizon that fits is {largest}\n",
             stderr,
         ), stderr

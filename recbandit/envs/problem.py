@@ -242,6 +242,16 @@ class ProblemAttributes:
         """How the contexts were made (``encoder``, ``spec``, ``encode`` cost); None if unknown."""
         return self.problem.contexts_info
 
+    @property
+    def item_arrival(self) -> np.ndarray:
+        """int64[n_items]: the decision index from which each item can be offered (0: initial catalogue)."""
+        return self.problem.item_arrival  # type: ignore[return-value]  # never None after __post_init__
+
+    @property
+    def user_arrival(self) -> np.ndarray | None:
+        """int64[n_users]: the decision index from which each user can arrive; None: all from decision 0."""
+        return getattr(self.problem, "user_arrival", None)
+
 
 def step_info(
     rng: np.random.Generator,

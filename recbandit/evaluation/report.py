@@ -1,4 +1,4 @@
-"""Summary tables and regret plots from result records."""
+"""Summary tables, regret plots and cold-start plots from result records."""
 
 from __future__ import annotations
 
@@ -95,6 +95,7 @@ def summary_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                 "encode": encode_cost(recs[0]),
                 "encode_cached": all((c := encode_cost(r)) is not None and c["cached"] for r in recs),
                 **exploration_means(recs),
+                **cold_means(recs),
             }
         )
     return sorted(rows, key=lambda r: (r["env"], r["regret"]))
@@ -125,6 +126,40 @@ def exploration_means(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def cold_means(recs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Seed means of a group's cold-start metrics (``record["cold"]``, see ``evaluation.cold``).
+
+    ``cold_regret`` (95% CI): regret on decisions whose candidate set held a cold item;
+    ``cold_decisions``: their mean count; ``cold_share``: share of impressions that went
+    to cold items; ``new_user_regret`` (95% CI): regret over new users' first N decisions.
+    None where no record of the group has them (records written before they existed, envs
+    without new users).
+    """
+    colds = [r["cold"] for r in recs if (r.get("cold") or {}).get("candidates")]
+    out: dict[str, Any] = dict.fromkeys(("cold_regret", "cold_regret_ci95", "cold_decisions", "cold_share"))
+    if colds:
+        regret, half = mean_ci(np.array([c["candidates"]["regret"] for c in colds]))
+        out.update(
+            cold_regret=float(regret),
+            cold_regret_ci95=float(half),
+            cold_decisions=_mean_of([c["candidates"]["decisions"] for c in colds]),
+            cold_share=_mean_of([c["share"] for c in colds]),
+        )
+    users = [c["new_users"] for c in colds if c.get("new_users")]
+    out.update(new_user_regret=None, new_user_regret_ci95=None)
+    if users:
+        regret, half = mean_ci(np.array([u["regret"] for u in users]))
+        out.update(new_user_regret=float(regret), new_user_regret_ci95=float(half))
+    return out
+
+
+def format_cold(row: dict[str, Any]) -> str:
+    """Compact "cold regret ± CI / share" cell, e.g. "415.2 ± 20.1 / 0.008"; "–" where unknown."""
+    if row.get("cold_regret") is None:
+        return "–"
+    return f"{_fmt_pm(row['cold_regret'], row['cold_regret_ci95'], 1)} / {row['cold_share']:.3f}"
+
+
 def format_exploration(row: dict[str, Any]) -> str:
     """Compact "coverage / diversity / novelty" cell, e.g. "0.42 / 0.81 / 0.97"; "–" where unknown."""
     return " / ".join("–" if row.get(k) is None else f"{row[k]:.2f}" for k in ("coverage", "diversity", "novelty"))
@@ -145,15 +180,25 @@ def summary_table(records: Sequence[dict[str, Any]]) -> str:
     sessions) and novelty (share of first-time user-item pairs), seed means. With
     episodic envs a ``session return (len)`` column gives the mean clicks per completed
     session (95% CI) and its mean length; regret there is per-step against the myopic optimum.
+    Where some run offered cold items, ``cold regret (95% CI) / share`` gives the regret on
+    decisions whose candidates held a cold item and the share of impressions that went to
+    cold items; where an env has new users, ``new-user regret (95% CI)`` the regret over
+    their first N decisions (``recbandit.evaluation.cold`` defines both).
     """
     rows = summary_rows(records)
     episodic = any(r["session_return"] is not None for r in rows)
+    cold = any((r["cold_decisions"] or 0) > 0 for r in rows)
+    new_users = any(r["new_user_regret"] is not None for r in rows)
     lines = [
         "| env | agent | seeds | horizon | mode | cumulative regret (95% CI) | CTR (95% CI) | slope | "
         "decisions/s | cov / div / nov | "
         + ("session return (len) | " if episodic else "")
+        + ("cold regret (95% CI) / share | " if cold else "")
+        + ("new-user regret (95% CI) | " if new_users else "")
         + "context | encode s / GFLOP |",
-        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if episodic else "") + "---|---:|",
+        "|---|---|---:|---:|---|---:|---:|---:|---:|---:|"
+        + "---:|" * (int(episodic) + int(cold) + int(new_users))
+        + "---|---:|",
     ]
     for r in rows:
         cost = None if r["encode"] is None else {**r["encode"], "cached": r["encode_cached"]}
@@ -162,6 +207,11 @@ def summary_table(records: Sequence[dict[str, Any]]) -> str:
             session = "– | "
         elif episodic:
             session = f"{_fmt_pm(r['session_return'], r['session_return_ci95'], 2)} ({r['session_length']:.1f}) | "
+        if cold:
+            session += f"{format_cold(r)} | "
+        if new_users:
+            nu = r["new_user_regret"]
+            session += "– | " if nu is None else f"{_fmt_pm(nu, r['new_user_regret_ci95'], 1)} | "
         lines.append(
             f"| {r['env']} | {r['agent']} | {r['seeds']} | {r['horizon']:,} | {r['mode']} | "
             f"{_fmt_pm(r['regret'], r['regret_ci95'], 1)} | {_fmt_pm(r['ctr'], r['ctr_ci95'], 4)} | "
@@ -188,6 +238,17 @@ def save_png(fig: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def _by_env(records: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, list[dict[str, Any]]]]]:
+    """Records by env: [(legend label, the group's records)]; a label names the context if the env has several."""
+    by_env: dict[str, list[tuple[str, list[dict[str, Any]]]]] = defaultdict(list)
+    contexts: dict[str, set[str]] = defaultdict(set)
+    for env, context, _ in group(records):
+        contexts[env].add(context)
+    for (env, context, agent), recs in group(records).items():
+        by_env[env].append((f"{agent} [{context}]" if len(contexts[env]) > 1 else agent, recs))
+    return by_env
+
+
 def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scale: bool = False) -> list[Path]:
     """One PNG per env: mean cumulative regret over seeds with a 95% band per agent.
 
@@ -200,15 +261,8 @@ def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scal
     import matplotlib.pyplot as plt
 
     out_dir = Path(out_dir)
-    by_env: dict[str, list[tuple[str, list[dict[str, Any]]]]] = defaultdict(list)
-    contexts: dict[str, set[str]] = defaultdict(set)
-    for env, context, _ in group(records):
-        contexts[env].add(context)
-    for (env, context, agent), recs in group(records).items():
-        # Name the context in the legend when the env's runs used more than one.
-        by_env[env].append((f"{agent} [{context}]" if len(contexts[env]) > 1 else agent, recs))
     written = []
-    for env, entries in by_env.items():
+    for env, entries in _by_env(records).items():
         fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=110)
         seeds = set()
         for agent, recs in sorted(entries, key=lambda e: -e[1][0]["cumulative_regret"]):
@@ -227,6 +281,76 @@ def plot_regret(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scal
         ax.legend(fontsize=8)
         fig.tight_layout()
         path = out_dir / f"regret_{env.replace('/', '_')}.png"
+        save_png(fig, path)
+        written.append(path)
+    return written
+
+
+def _cold_curves(recs: Sequence[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Checkpoints and float[n_seeds, n_t] of ``record["cold"]["curve"][key]`` (seeds that have it); None if none."""
+    curves = [(r.get("cold") or {}).get("curve") or {} for r in recs]
+    curves = [c for c in curves if c.get(key) is not None]
+    if not curves:
+        return None
+    t = curves[0]["t"]
+    return np.array(t), np.array([c[key] for c in curves if c["t"] == t], dtype=np.float64)
+
+
+def plot_cold(records: Sequence[dict[str, Any]], out_dir: Path | str, log_scale: bool = False) -> list[Path]:
+    """One PNG per env whose runs offered cold items: cold-start curves, mean over seeds with a 95% band.
+
+    Panels: cumulative regret on decisions whose candidate set held a cold item; the
+    share of impressions that went to cold items (over decisions 1..t), with the share a
+    uniformly random choice would give (dashed, mean over all the env's runs); and, where
+    the env has new users, cumulative regret over their first N decisions. Definitions in
+    ``recbandit.evaluation.cold``. Records without cold curves (older ones) are skipped.
+
+    Returns:
+        The written files (``cold_<env>.png`` in ``out_dir``).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    written = []
+    for env, entries in _by_env(records).items():
+        recs_of_env = [r for _, recs in entries for r in recs]
+        offered = [((r.get("cold") or {}).get("candidates") or {}).get("decisions", 0) for r in recs_of_env]
+        if not any(offered):
+            continue
+        panels = [("candidates_regret", "cumulative regret, decisions with a cold candidate"), ("share", "")]
+        if any(_cold_curves(recs, "new_user_regret") for _, recs in entries):
+            first_n = next(
+                r["cold"]["new_users"]["first_n"] for r in recs_of_env if (r.get("cold") or {}).get("new_users")
+            )
+            panels.append(("new_user_regret", f"cumulative regret, new users' first {first_n} decisions"))
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.4), dpi=110, squeeze=False)
+        seeds = set()
+        for ax, (key, ylabel) in zip(axes[0], panels, strict=True):
+            for agent, recs in sorted(entries, key=lambda e: -e[1][0]["cumulative_regret"]):
+                curves = _cold_curves(recs, key)
+                if curves is not None:
+                    plot_band(ax, curves[0], *mean_ci(curves[1]), len(curves[1]), agent)
+                    seeds.add(len(curves[1]))
+            if key == "share":
+                uniform = _cold_curves(recs_of_env, "share_offered")
+                if uniform is not None:
+                    ax.plot(uniform[0], uniform[1].mean(axis=0), "k--", lw=1, label="uniformly random choice")
+                ylabel = "share of impressions to cold items"
+            ax.set_xlabel("decisions")
+            ax.set_ylabel(ylabel)
+            if log_scale:
+                ax.set_xscale("log")
+                if key != "share":
+                    ax.set_yscale("log", nonpositive="mask")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=7)
+        n = ", ".join(str(s) for s in sorted(seeds))
+        fig.suptitle(f"{env}: cold start, mean over {n} seeds, 95% band")
+        fig.tight_layout()
+        path = out_dir / f"cold_{env.replace('/', '_')}.png"
         save_png(fig, path)
         written.append(path)
     return written

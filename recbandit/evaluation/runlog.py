@@ -1,8 +1,8 @@
 """The per-decision log of a run, how it is filled step by step, and the memory it takes.
 
-A run keeps one row per decision (``RunLog``, 74 bytes a decision) because its summary
-(novelty, per-session returns, the curve at checkpoints) and the optional ``--save-logs``
-file need every decision. ``check_memory`` turns a horizon that cannot fit into a
+A run keeps one row per decision (``RunLog``, 78 bytes a decision) because its summary
+(novelty, per-session returns, the curve at checkpoints, the cold-start metrics) and the
+optional ``--save-logs`` file need every decision. ``check_memory`` turns a horizon that cannot fit into a
 ``ValueError`` naming ``horizon`` and the largest that fits, before anything is allocated.
 """
 
@@ -28,14 +28,16 @@ LOG_DTYPES: dict[str, np.dtype] = {
     "items": np.dtype(np.int64),
     "users": np.dtype(np.int64),
     "cold": np.dtype(bool),
+    "cold_offered": np.dtype(np.float32),
     "sessions": np.dtype(np.int64),
     "ends": np.dtype(bool),
 }
 #: Bytes of ``RunLog`` per decision.
 LOG_BYTES = sum(dtype.itemsize for dtype in LOG_DTYPES.values())
 #: Upper bound of the summary's temporaries per decision (``summary.summarise``: the
-#: largest are ``np.unique(..., return_inverse=True)`` over sessions or users and the
-#: novelty keys); ``tests/test_runner_memory.py`` checks it against tracemalloc's peak.
+#: largest are ``np.unique(..., return_inverse=True)`` over sessions or users, the
+#: novelty keys and the cold metrics' sort of new items' decisions, about 40 bytes);
+#: ``tests/test_runner.py`` checks it against tracemalloc's peak.
 SUMMARY_BYTES = 64
 #: Fixed allowance for everything that does not grow with the horizon (env, agent, numpy).
 FIXED_BYTES = 256 * 2**20
@@ -45,6 +47,8 @@ FIXED_BYTES = 256 * 2**20
 class RunLog:
     """Per-decision arrays of one run (each of length ``horizon``).
 
+    ``cold`` marks the decisions whose chosen item was a cold candidate, ``cold_offered``
+    is the share of the decision's candidates that were cold (``info["cold"]``),
     ``sessions`` is the session id of each decision (-1 for envs without sessions) and
     ``ends`` marks the decisions after which the user's episode (session) ended.
     """
@@ -58,6 +62,7 @@ class RunLog:
     items: np.ndarray
     users: np.ndarray
     cold: np.ndarray
+    cold_offered: np.ndarray
     sessions: np.ndarray
     ends: np.ndarray
 
@@ -99,7 +104,9 @@ class RunLog:
         self.actions[sl] = actions
         self.items[sl] = info[INFO_ITEM_IDS][rows, actions]
         self.users[sl] = info[USER_IDS]
-        self.cold[sl] = info[COLD][rows, actions]
+        cold = np.asarray(info[COLD], bool)
+        self.cold[sl] = cold[rows, actions]
+        self.cold_offered[sl] = cold.mean(axis=1)
         if SESSION_IDS in info:
             self.sessions[sl] = info[SESSION_IDS]
             self.ends[sl] = ended

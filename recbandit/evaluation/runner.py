@@ -74,19 +74,25 @@ class EnvFacts:
     """What the runner reads of an env: its ``ProblemAttributes``, on ``env.unwrapped``.
 
     Every recbandit env has them; for any other env (one that is not a
-    ``ProblemAttributes``) all are None, and the record has no coverage or diversity.
+    ``ProblemAttributes``) all are None, and the record has no coverage or diversity
+    and no new-item or new-user metrics.
 
     Attributes:
         item_contexts: float32[n_items, d_i], the agents' view of each item.
         n_items: catalogue size.
         contexts_info: how the contexts were made (``encoder``, ``spec``, ``encode`` cost).
         fit_report: fidelity report of a user model fitted on logs (JSON-able).
+        item_arrival: int64[n_items], decision index from which each item can be offered.
+        user_arrival: int64[n_users], decision index from which each user can arrive;
+            None where every user is there from decision 0.
     """
 
     item_contexts: np.ndarray | None = None
     n_items: int | None = None
     contexts_info: dict[str, Any] | None = None
     fit_report: dict[str, Any] | None = None
+    item_arrival: np.ndarray | None = None
+    user_arrival: np.ndarray | None = None
 
     @classmethod
     def of(cls, env: Any) -> EnvFacts:
@@ -94,7 +100,14 @@ class EnvFacts:
         base = getattr(env, "unwrapped", env)
         if not isinstance(base, ProblemAttributes):
             return cls()
-        return cls(base.item_contexts, base.n_items, base.contexts_info, base.fit_report)
+        return cls(
+            base.item_contexts,
+            base.n_items,
+            base.contexts_info,
+            base.fit_report,
+            base.item_arrival,
+            base.user_arrival,
+        )
 
 
 class _Stepper:
@@ -172,7 +185,10 @@ def run(
     agent.reset(agent_seed(seed))
     log = RunLog.empty(horizon)
     seconds, agent_seconds = _step_loop(stepper, agent, log, seed, progress)
-    return summarise(log, seconds, agent_seconds, facts.item_contexts, facts.n_items), log
+    metrics = summarise(
+        log, seconds, agent_seconds, facts.item_contexts, facts.n_items, facts.item_arrival, facts.user_arrival
+    )
+    return metrics, log
 
 
 def _step_loop(

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from recbandit.evaluation.cold import cold_metrics
 from recbandit.evaluation.metrics import checkpoints, diversity_metrics, session_metrics
 from recbandit.evaluation.runlog import RunLog
 
@@ -17,6 +18,8 @@ def summarise(
     agent_seconds: float,
     item_contexts: np.ndarray | None = None,
     n_items: int | None = None,
+    item_arrival: np.ndarray | None = None,
+    user_arrival: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """The metrics of a run (the record's measured fields) from its log.
 
@@ -27,11 +30,14 @@ def summarise(
         item_contexts: float[n_items, d_i] the env's item contexts for the diversity (None:
             not computed).
         n_items: catalogue size for the coverage (None: not computed).
+        item_arrival: int64[n_items] the env's item arrival decisions (None: no new-item
+            metrics).
+        user_arrival: int64[n_users] the env's user arrival decisions (None: no new users).
 
     Returns:
         ``cumulative_regret``, ``mean_reward`` (= ``ctr``), ``mean_expected_reward``,
         ``mean_optimal_reward``, ``decisions_per_s``, ``agent_decisions_per_s``, ``curve``,
-        ``cold``, ``propensity``, ``diversity``, ``sessions`` and ``cost``.
+        ``cold`` (``recbandit.evaluation.cold.cold_metrics``), ``propensity``, ``diversity``, ``sessions`` and ``cost``.
     """
     horizon = len(log.regret)
     cumulative_regret, curve = _regret_and_curve(log)
@@ -45,7 +51,7 @@ def summarise(
         "decisions_per_s": horizon / seconds,
         "agent_decisions_per_s": horizon / agent_seconds if agent_seconds > 0 else float("inf"),
         "curve": curve,
-        "cold": _cold(log),
+        "cold": cold_metrics(log, item_arrival, user_arrival),
         "propensity": _propensity(log.propensities),
         # Exploration footprint: catalogue coverage, diversity on the env's item contexts, novelty.
         "diversity": diversity_metrics(log.items, log.users, log.sessions, item_contexts, n_items),
@@ -70,16 +76,6 @@ def _regret_and_curve(log: RunLog) -> tuple[float, dict[str, list]]:
     del cum_regret  # one running sum in memory at a time
     curve["cumulative_reward"] = np.cumsum(log.rewards)[ts - 1].tolist()
     return final, curve
-
-
-def _cold(log: RunLog) -> dict[str, Any]:
-    """Decisions that chose a cold item, and their regret."""
-    cold_regret = log.regret[log.cold]
-    return {
-        "decisions": int(log.cold.sum()),
-        "regret": float(cold_regret.sum()),
-        "mean_regret": float(cold_regret.mean()) if len(cold_regret) else None,
-    }
 
 
 def _propensity(p: np.ndarray) -> dict[str, Any]:
