@@ -75,6 +75,10 @@ class MovieLensEnvConfig:
         truth_encoder: encoder spec of the film text in the user model's side features;
             ``None``: ``"bow:<encoder_dim>"``. Never the agents' ``encoder``.
         fit: how the ground truth is split, fitted and measured (``TruthConfig``).
+        loader: "movielens" (``load_movielens``) or "any" (``recbandit.envs.logged.load_log``:
+            any folder ``recbandit.data.detect`` knows; ``rating_threshold`` NaN = the
+            format's like rule). Set by the env class, not an env argument.
+        noun: what the items are called in messages ("films", "items").
     """
 
     path: str
@@ -87,11 +91,15 @@ class MovieLensEnvConfig:
     encoder_dim: int = 256
     truth_encoder: str | None = None
     fit: TruthConfig = field(default_factory=TruthConfig)
+    loader: str = "movielens"
+    noun: str = "films"
 
     def __post_init__(self) -> None:
         check_int("k", self.k, min_value=2)
         check_int("context_dim", self.context_dim, min_value=1)
-        check_float("rating_threshold", self.rating_threshold)
+        if not (self.loader == "any" and np.isnan(float(self.rating_threshold))):
+            check_float("rating_threshold", self.rating_threshold)
+        check_choice("loader", self.loader, ("movielens", "any"))
         check_choice("user_arrival", self.user_arrival, USER_ARRIVALS)
         check_choice("user_context", self.user_context, USER_CONTEXTS)
         check_int("cold_window", self.cold_window, min_value=0)
@@ -107,7 +115,7 @@ class MovieLensEnvConfig:
         return f"bow:{self.encoder_dim}"
 
 
-_ENV_FIELDS = {f.name for f in fields(MovieLensEnvConfig)} - {"path", "fit"}
+_ENV_FIELDS = {f.name for f in fields(MovieLensEnvConfig)} - {"path", "fit", "loader", "noun"}
 #: Truth settings accepted as env keyword arguments (``fit_seed`` is ``TruthConfig.seed``;
 #: ``truth`` is another name for ``model``).
 _TRUTH_FIELDS = {f.name for f in fields(TruthConfig)} - {"seed", "logistic"} | {"fit_seed", "truth"}
@@ -173,7 +181,11 @@ def _cached_problem(config: MovieLensEnvConfig, spec: str) -> tuple[BanditProble
 
 
 @lru_cache(maxsize=2)
-def _load(path: str, rating_threshold: float) -> LoggedData:
+def _load(path: str, rating_threshold: float, loader: str = "movielens") -> LoggedData:
+    if loader == "any":
+        from recbandit.envs.logged import load_log
+
+        return load_log(path, None if np.isnan(rating_threshold) else rating_threshold)
     return load_movielens(path, rating_threshold=rating_threshold)
 
 
@@ -218,22 +230,27 @@ def _fitted(config: MovieLensEnvConfig) -> tuple[LoggedData, TruthModel, str]:
     Cached per process by the settings the fit depends on (not ``k``, ``context_dim``,
     ``user_context``, ``user_arrival``, ``cold_window`` or the contexts' encoder).
     """
-    data = _load(config.path, config.rating_threshold)
+    data = _load(config.path, config.rating_threshold, config.loader)
     if config.k > len(data.items):
-        raise ValueError(f"k must be at most the number of films ({len(data.items)}), got {config.k}")
+        raise ValueError(f"k must be at most the number of {config.noun} ({len(data.items)}), got {config.k}")
     truth_spec = config.truth_encoder or config.default_encoder
-    model = _fit(config.path, config.rating_threshold, truth_spec, config.fit)
+    model = _fit(config.path, config.rating_threshold, truth_spec, config.fit, config.loader)
     return data, model, truth_spec
 
 
 @lru_cache(maxsize=4)
-def _fit(path: str, rating_threshold: float, truth_spec: str, fit: TruthConfig) -> TruthModel:
-    data = _load(path, rating_threshold)
+def _fit(
+    path: str, rating_threshold: float, truth_spec: str, fit: TruthConfig, loader: str = "movielens"
+) -> TruthModel:
+    data = _load(path, rating_threshold, loader)
     # Item side of the model: film text through the truth encoder + genre block.
     truth_encoder, _ = resolve_encoder(truth_spec, truth_spec)
     item_side = item_features(data, truth_encoder.encode(data.items.text))
     # User side for the model: the users' features (100K: age, gender, occupation).
-    user_side = feature_block(data.users.features) if data.users.features is not None else None
+    parts = [feature_block(data.users.features)] if data.users.features is not None else []
+    if loader == "any" and data.users.text is not None and any(t.strip() for t in data.users.text):
+        parts.append(truth_encoder.encode(data.users.text))  # profile text (MovieLens 100K's repeats its features)
+    user_side = np.hstack(parts) if parts else None
     return fit_truth(data, fit, item_side=item_side, user_side=user_side)
 
 
@@ -250,7 +267,8 @@ def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tu
     item_ctx = PCAContexts(min(config.context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)
     mode = config.user_context
     if mode == "auto":
-        mode = "profile" if data.users.text is not None else "history"
+        has_features = config.loader == "any" and data.users.features is not None and data.users.features.shape[1] > 0
+        mode = "profile" if data.users.text is not None or has_features else "history"
     if mode == "profile":
         user_ctx = _profile_contexts(data, texts, config.context_dim)
     else:
@@ -268,7 +286,7 @@ def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tu
         weights = np.bincount(data.interactions.user, minlength=len(data.users)).astype(np.float64)
         arrivals = data.interactions.user
     known = np.isin(arrivals, train.interactions.user)
-    zero_users: np.ndarray = ~np.asarray(user_ctx).any(axis=1)
+    zero_users = np.asarray(~np.asarray(user_ctx).any(axis=1))
     zero_share = (
         float(zero_users[arrivals].mean()) if weights is None else float(weights[zero_users].sum() / weights.sum())
     )

@@ -211,7 +211,7 @@ def _build(data: LoggedData, config: OBDEnvConfig, encoder: Encoder) -> tuple[Ba
         "train_clicks": int(rows.binary_reward()[train_mask].sum()),
         "test_clicks": int(rows.binary_reward()[held].sum()),
     }
-    zero: np.ndarray = ~np.asarray(user_ctx).any(axis=1)
+    zero = np.asarray(~np.asarray(user_ctx).any(axis=1))
     report["zero_context_share"] = float(zero[eval_rows].mean())
     return problem, report
 

@@ -323,6 +323,8 @@ def fit_truth(
         "train_positive_rate": float(labels[fit_rows].mean()),
         "test_positive_rate": float(labels[held].mean()),
     }
+    # The segments also under their own keys, as in the logistic MF report (``fitted.py``).
+    report.update(report["segments"])
     report["truth"]["seconds"] = time.perf_counter() - start
     model.fit_report = report
     return model
