@@ -23,6 +23,7 @@ ENV_KWARGS: dict[str, dict] = {
     "recbandit/Synthetic-v0": SMALL,
     "recbandit/Session-v0": SMALL,
     "recbandit/MovieLens-v0": {"path": str(SHARED / "ml-100k")},
+    "recbandit/Logged-v0": {"path": str(SHARED / "ml-100k")},
 }
 
 

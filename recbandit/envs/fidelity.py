@@ -415,9 +415,9 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report.get('dataset', 'log')}: truth '{truth['name']}' fitted on {rows['fit']:,} rows "
         f"({rows['val']:,} of them validation), protocol {prot['name']} ({where}, holdout {prot['holdout']:g}); "
         f"{truth['seconds']:.1f} s",
-        f"held out: {rows['held_out']:,} rows ({rows['held_out_likes']:,} likes) + {rows['eval_unrated']:,} "
-        f"sampled unrated items ({exp['neg_ratio']} per held-out row, seed {exp['eval_seed']}); "
-        "probability = P(like | shown), see exposure",
+        f"held out: {rows['held_out']:,} rows ({rows['held_out_likes']:,} {report.get('positive', 'likes')}) + "
+        f"{rows['eval_unrated']:,} sampled unrated items ({exp['neg_ratio']} per held-out row, seed "
+        f"{exp['eval_seed']}); probability = P(positive | shown), see exposure",
         "",
         "| held-out mixture | AUC | per-user AUC | log loss | ECE | like-among-rated AUC |",
         "|---|---:|---:|---:|---:|---:|",

@@ -283,6 +283,8 @@ def fit_truth(
     }
     report: dict[str, Any] = {
         "dataset": data.name,
+        # What a positive label is called in messages.
+        "positive": "likes" if data.reward_kind == "rating" else "clicks" if "obd" in data.name else "positives",
         "protocol": {
             "name": config.protocol,
             "holdout": config.holdout,
