@@ -139,3 +139,14 @@ def test_data_fit_bad_folder_exit_2(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["data", "fit", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "interactions.csv line 4" in err and "timestamp" in err and len(err.strip().splitlines()) == 1
+
+
+def test_data_fit_on_obd_refuses_a_per_user_split(capsys: pytest.CaptureFixture) -> None:
+    from recbandit.data.fetch import DatasetNotFoundError, find_data_folder
+
+    try:
+        folder = find_data_folder(None, "obd-sample")
+    except DatasetNotFoundError as exc:
+        pytest.skip(f"OBD data not found: {exc}")
+    assert main(["data", "fit", str(folder), "--protocol", "per-user"]) == 2
+    assert "split by time only" in capsys.readouterr().err

@@ -118,6 +118,15 @@ def logged_problem(
         from recbandit.envs.obd import make_config as obd_config
         from recbandit.envs.obd import obd_problem
 
+        kwargs = dict(kwargs)
+        if kwargs.pop("protocol", "global") != "global":
+            raise ValueError(
+                f"{folder}: an OBD log has one row per visitor, so it is split by time only (protocol=global)"
+            )
+        if kwargs.pop("neg_ratio", 0) != 0:
+            raise ValueError(f"{folder}: every OBD row is an impression; neg_ratio must be 0")
+        if "holdout" in kwargs:
+            kwargs["split_quantile"] = 1.0 - check_float("holdout", kwargs.pop("holdout"), min_value=0.0, max_value=1.0)
         obd_cfg = obd_config(folder, **kwargs)
         enc = encoder if isinstance(encoder, Encoder) else None
         if encoder is not None and enc is None:
