@@ -20,7 +20,7 @@ from recbandit.envs.fidelity import (
     sample_unrated,
     summary_line,
 )
-from recbandit.envs.truth import TruthConfig, fit_truth
+from recbandit.envs.truth import TruthConfig, fit_truth, fit_truth_cached
 
 # --------------------------------------------------------------------------- metrics
 
@@ -214,3 +214,24 @@ def test_truth_bad_input_is_named() -> None:
         fit_truth(no_likes, FAST)
     with pytest.raises(ValueError, match=r"item_side must have shape \(60, d\)"):
         fit_truth(data, FAST, item_side=np.zeros((3, 2)))
+
+
+def test_cached_truth_is_the_fitted_truth(fitted, tmp_path, monkeypatch) -> None:
+    data, model = fitted
+    monkeypatch.setenv("RECBANDIT_TRUTH_CACHE", str(tmp_path / "truth"))
+    first = fit_truth_cached(data, FAST, item_side=data.items.features)
+    assert first.fit_report["truth"]["cache"].startswith("written ")
+    second = fit_truth_cached(data, FAST, item_side=data.items.features)
+    assert second.fit_report["truth"]["cache"].startswith("read ")
+    for m in (first, second):
+        np.testing.assert_array_equal(m.user_factors, model.user_factors)
+        np.testing.assert_array_equal(m.item_factors, model.item_factors)
+        np.testing.assert_array_equal(m.item_bias, model.item_bias)
+        np.testing.assert_array_equal(m.split.held_out, model.split.held_out)
+        assert m.split.split_time is None and m.name == "mf"
+    assert second.fit_report["model"] == model.fit_report["model"]
+    # Another setting (or other labels) is another entry; "0" turns the cache off.
+    other = fit_truth_cached(data, replace(FAST, seed=3), item_side=data.items.features)
+    assert other.fit_report["truth"]["cache"].startswith("written ")
+    monkeypatch.setenv("RECBANDIT_TRUTH_CACHE", "0")
+    assert "cache" not in fit_truth_cached(data, FAST, item_side=data.items.features).fit_report["truth"]

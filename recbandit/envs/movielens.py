@@ -46,7 +46,7 @@ from recbandit.envs.batched import BatchedBanditEnv
 from recbandit.envs.contexts import ContextEncoding, PCAContexts, feature_block, resolve_encoder
 from recbandit.envs.fitted import LogisticMFConfig
 from recbandit.envs.problem import BanditProblem
-from recbandit.envs.truth import TruthConfig, TruthModel, fit_truth
+from recbandit.envs.truth import TruthConfig, TruthModel, fit_truth_cached
 
 USER_ARRIVALS = ("log", "activity")
 USER_CONTEXTS = ("auto", "profile", "history")
@@ -227,6 +227,9 @@ def item_features(data: LoggedData, text_embeddings: np.ndarray) -> np.ndarray:
 def _fitted(config: MovieLensEnvConfig) -> tuple[LoggedData, TruthModel, str]:
     """The loaded log, the fitted ground truth (with its split) and the truth encoder's spec.
 
+    Fits are cached per process and on disk (``recbandit.envs.truth.fit_truth_cached``:
+    ``$RECBANDIT_TRUTH_CACHE``, ``0`` to turn it off, else ``<cache>/truth``).
+
     Cached per process by the settings the fit depends on (not ``k``, ``context_dim``,
     ``user_context``, ``user_arrival``, ``cold_window`` or the contexts' encoder).
     """
@@ -251,7 +254,7 @@ def _fit(
     if loader == "any" and data.users.text is not None and any(t.strip() for t in data.users.text):
         parts.append(truth_encoder.encode(data.users.text))  # profile text (MovieLens 100K's repeats its features)
     user_side = np.hstack(parts) if parts else None
-    return fit_truth(data, fit, item_side=item_side, user_side=user_side)
+    return fit_truth_cached(data, fit, item_side=item_side, user_side=user_side)
 
 
 def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tuple[BanditProblem, dict[str, Any]]:

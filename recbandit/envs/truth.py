@@ -21,12 +21,18 @@ Candidate models (``MODELS``):
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 import time
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from recbandit._io import atomic_write_bytes
 from recbandit._validation import check_choice, check_float, check_int, check_seed
 from recbandit.data.logged import LoggedData
 from recbandit.envs.fidelity import (
@@ -332,4 +338,100 @@ def fit_truth(
     return model
 
 
-__all__ = ["CANDIDATES", "MODELS", "TruthConfig", "TruthModel", "fit_truth"]
+# --------------------------------------------------------------------------- on-disk cache
+
+#: Bump when a change to the fit changes its result: old cache entries are then ignored.
+TRUTH_CACHE_VERSION = 1
+
+
+def truth_cache_dir() -> Path | None:
+    """Where fitted truths are cached: ``$RECBANDIT_TRUTH_CACHE`` (``0``/``off``: no cache), else ``<cache>/truth``."""
+    env = os.environ.get("RECBANDIT_TRUTH_CACHE")
+    if env is not None and env.strip().lower() in ("", "0", "off", "false", "no"):
+        return None
+    if env:
+        return Path(env).expanduser()
+    from recbandit.data.fetch import cache_dir
+
+    return cache_dir() / "truth"
+
+
+def _cache_key(data: LoggedData, labels: np.ndarray, config: TruthConfig, sides: tuple[Any, Any]) -> str:
+    import torch
+
+    h = hashlib.sha256()
+    meta = (TRUTH_CACHE_VERSION, data.name, len(data.users), len(data.items), repr(config), torch.__version__,
+            np.__version__)  # fmt: skip
+    h.update(repr(meta).encode())
+    inter = data.interactions
+    for arr in (inter.user, inter.item, inter.timestamp, labels, *(x for x in sides if x is not None)):
+        a = np.ascontiguousarray(arr)
+        h.update(repr((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:32]
+
+
+def fit_truth_cached(
+    data: LoggedData,
+    config: TruthConfig | None = None,
+    *,
+    item_side: np.ndarray | None = None,
+    user_side: np.ndarray | None = None,
+    threshold: float | None = None,
+) -> TruthModel:
+    """``fit_truth`` through an on-disk cache keyed by every input (rows, labels, features, config, versions).
+
+    A cached truth is bit-identical to a fresh fit (its float64 tables are stored as they
+    are); ``fit_report["truth"]["cache"]`` says whether it was read or written. An
+    unreadable entry is refitted; an unwritable cache folder only skips the write.
+    """
+    config = TruthConfig() if config is None else config
+    folder = truth_cache_dir()
+    if folder is None:
+        return fit_truth(data, config, item_side=item_side, user_side=user_side, threshold=threshold)
+    labels = data.binary_reward(threshold).astype(np.float64)
+    path = folder / f"{_cache_key(data, labels, config, (item_side, user_side))}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            split = Split(str(z["protocol"]), z["held_out"], z["val"],
+                          None if np.isnan(z["split_time"]) else float(z["split_time"]))  # fmt: skip
+            model = TruthModel.__new__(TruthModel)
+            LatentFactorUserModel.__init__(model, z["user_factors"], z["item_factors"], z["item_bias"])
+            model.split, model.name = split, str(z["name"])
+            model.fit_report = json.loads(str(z["report"]))
+        model.fit_report["truth"]["cache"] = f"read {path}"
+        return model
+    except (OSError, ValueError, KeyError):
+        pass
+    model = fit_truth(data, config, item_side=item_side, user_side=user_side, threshold=threshold)
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        user_factors=model.user_factors,
+        item_factors=model.item_factors,
+        item_bias=model.item_bias,
+        held_out=model.split.held_out,
+        val=model.split.val,
+        split_time=np.nan if model.split.split_time is None else model.split.split_time,
+        protocol=model.split.protocol,
+        name=model.name,
+        report=json.dumps(model.fit_report, default=float),
+    )
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+        model.fit_report["truth"]["cache"] = f"written {path}"
+    except OSError:
+        model.fit_report["truth"]["cache"] = None  # a read-only cache folder only costs the next fit
+    return model
+
+
+__all__ = [
+    "CANDIDATES",
+    "MODELS",
+    "TRUTH_CACHE_VERSION",
+    "TruthConfig",
+    "TruthModel",
+    "fit_truth",
+    "fit_truth_cached",
+    "truth_cache_dir",
+]
