@@ -1,8 +1,10 @@
 """Regret of the registered agents on MovieLens100K-v0, after the user model's held-out fit.
 
-1. Build the env once and print how well its user model (logistic MF fitted on the first
-   80% of the ratings) predicts the later 20% — AUC, per-user AUC and log loss — next to
-   the popularity baseline (each film's training like-rate).
+1. Build the env once and print how faithful its ground truth is (``recbandit.envs.fidelity``:
+   the truth chosen on validation, fitted on each user's first 80% of ratings, measured on
+   their last 20% plus 4 sampled unrated films per held-out rating — AUC, per-user AUC, log
+   loss, calibration error, like-among-rated AUC, per segment) next to like-count popularity
+   and the per-film like-rate.
 2. Run every agent for ``horizon`` decisions online (B = 1) over ``seeds`` seeds with
    ``recbandit.evaluation.run_sweep`` (resumable: finished runs are kept), then write the
    summary table (``summary.md``, with the fit report) and the regret plot.
@@ -27,7 +29,7 @@ import tyro
 from _data import use_shared_data
 
 from recbandit.envs import make_env
-from recbandit.envs.fitted import format_fit_report
+from recbandit.envs.fidelity import format_report, targets
 from recbandit.evaluation import make_specs, plot_regret, run_sweep, summary_table
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
@@ -46,7 +48,9 @@ class Args:
     path: str | None = None
     """MovieLens folder (default: the env finds MovieLens 100K itself)"""
     user_arrival: str = "log"
-    """"log" (evaluation-period users in log order) or "activity" (users drawn by number of ratings)"""
+    """"log" (held-out rows' users in time order) or "activity" (users drawn by number of ratings)"""
+    protocol: str = "per-user"
+    """the truth's split: "per-user" (each user's last 20% held out) or "global" (last 20% by time)"""
     agents: tuple[str, ...] = AGENTS
     """agents to run (registered names)"""
     seeds: int = 5
@@ -72,7 +76,7 @@ def main(args: Args) -> None:
         args.horizon, args.seeds, args.workers = 2_000, 2, 1
     out = args.out or (Path("runs") / "movielens-quick" if args.quick else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
-    env_kwargs: dict = {"user_arrival": args.user_arrival}
+    env_kwargs: dict = {"user_arrival": args.user_arrival, "protocol": args.protocol}
     if args.path is not None:
         env_kwargs["path"] = str(Path(args.path).resolve())
 
@@ -81,12 +85,14 @@ def main(args: Args) -> None:
     env = make_env(args.env, batch_size=1, **env_kwargs)
     report = env.fit_report
     print(f"{args.env}: built in {time.perf_counter() - start:.1f} s")
-    print(format_fit_report(report))
+    print(format_report(report))
+    print(f"targets (issue 10): {targets(report)}")
     sim = report["simulation"]
     print(
         f"simulation: {sim['timeline_decisions']:,} decisions on the evaluation timeline, "
         f"{sim['items_at_start']} films at decision 0, {sim['items_arriving']} arriving later; "
-        f"users '{sim['user_arrival']}', {sim['known_user_share']:.1%} of arrivals have training ratings"
+        f"users '{sim['user_arrival']}', {sim['known_user_share']:.1%} of arrivals have fitting ratings, "
+        f"{report['zero_context_share']:.1%} of decisions show an all-zero user context"
     )
     atomic_write_bytes(out / "fit_report.json", json.dumps(report, indent=2, default=float).encode())
 
@@ -109,27 +115,19 @@ def main(args: Args) -> None:
     print(f"\ncumulative regret after {args.horizon:,} decisions, {args.seeds} seeds ({seconds:.0f} s):")
     print(table)
     plots = plot_regret(records, out)
-    m, p = report["model"], report["popularity"]
     mach = machine()
     lines = [
-        f"# {args.env}: user model fit and agents' regret",
+        f"# {args.env}: ground-truth fidelity and agents' regret",
         "",
-        f"User model: logistic MF fitted on {report['train_rows']:,} ratings before the split; "
-        f"evaluated on the {report['test_rows']:,} later ratings (like = rating >= 4).",
+        "Fidelity (`recbandit data fit` prints the same table; `fit_report.json` has everything):",
         "",
-        "| held-out (evaluation period) | AUC | per-user AUC | log loss |",
-        "|---|---:|---:|---:|",
-        f"| user model | {m['auc']:.4f} | {m['user_auc']:.4f} | {m['log_loss']:.4f} |",
-        f"| popularity (item like-rate) | {p['auc']:.4f} | {p['user_auc']:.4f} | {p['log_loss']:.4f} |",
-        "",
-        f"Users with training ratings ({report['known_users']['rows']:,} rows): AUC "
-        f"{report['known_users']['model_auc']:.4f} vs popularity {report['known_users']['popularity_auc']:.4f}; "
-        f"new users ({report['new_users']['rows']:,} rows): {report['new_users']['model_auc']:.4f} vs "
-        f"{report['new_users']['popularity_auc']:.4f}.",
+        "```",
+        format_report(report),
+        "```",
         "",
         f"Regret: {len(args.agents)} agents x {args.seeds} seeds x {args.horizon:,} decisions, "
         f"batch size {args.batch_size}, user_arrival={args.user_arrival!r}, "
-        f"{sim['known_user_share']:.1%} of arrivals by users with training ratings. "
+        f"{sim['known_user_share']:.1%} of arrivals by users with fitting ratings. "
         f"Machine: {mach['processor']}, {mach['cpus']} CPUs ({mach['system']}), {args.workers} worker(s).",
         "",
         table,

@@ -216,6 +216,28 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_fit(args: argparse.Namespace) -> int:
+    """Fit the ground truth of a log folder (as ``recbandit/Logged-v0`` does) and print its fidelity report."""
+    from recbandit.envs.fidelity import format_report
+    from recbandit.envs.logged import logged_problem
+
+    kwargs: dict[str, Any] = {"model": args.model}
+    for key in ("protocol", "holdout", "neg_ratio", "like_threshold"):
+        value = getattr(args, key)
+        if value is not None:
+            kwargs[key] = value
+    try:
+        _, _, report = logged_problem(args.path, **kwargs)
+    except OSError as exc:
+        raise ValueError(f"{args.path}: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps(report, indent=1, default=float))
+        return 0
+    print(format_report(report))
+    print(f"like rule: {report.get('like_rule', '?')}")
+    return 0
+
+
 def cmd_data_fetch(args: argparse.Namespace) -> int:
     """Download, verify and unpack a public dataset."""
     from recbandit.data.fetch import DATASETS, default_dir, fetch
@@ -302,6 +324,23 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", help="dataset folder, or a fetched dataset's name (e.g. movielens-100k)")
     info.add_argument("--json", action="store_true", help="print the summary as JSON")
     info.set_defaults(func=cmd_data_info)
+    fit = data_sub.add_parser(
+        "fit", help="fit a log folder's ground truth (as recbandit/Logged-v0) and print its fidelity report"
+    )
+    fit.add_argument("path", help="log folder (plain format, MovieLens, OBD) or a fetched dataset's name")
+    fit.add_argument(
+        "--model", default="auto", help="auto (best on validation), mf, two-tower or logistic-mf (default: auto)"
+    )
+    fit.add_argument(
+        "--protocol", default=None, help="per-user (each user's last share held out; default) or global (by time)"
+    )
+    fit.add_argument("--holdout", type=float, default=None, help="share held out for the report (default 0.2)")
+    fit.add_argument(
+        "--neg-ratio", type=int, default=None, help="sampled unrated items per rated row (default 4; OBD 0)"
+    )
+    fit.add_argument("--like-threshold", type=float, default=None, help="a graded reward at or above this is a like")
+    fit.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    fit.set_defaults(func=cmd_data_fit)
     fetch = data_sub.add_parser(
         "fetch", help="download a public dataset from its publisher, verify its SHA-256 and unpack it"
     )

@@ -27,6 +27,7 @@ ENV_KWARGS: dict[str, dict] = {
     "recbandit/Session-v0": SMALL,
     "recbandit/MovieLens-v0": {"path": str(SHARED / "ml-100k")},
     "recbandit/OBD-v0": {"k": 10},
+    "recbandit/Logged-v0": {"path": str(SHARED / "ml-100k")},
 }
 #: The episodic (session) env ids.
 SESSION_IDS = [env_id for env_id, (entry, _) in ENVS.items() if entry.startswith("recbandit.envs.session:")]

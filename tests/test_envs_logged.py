@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -20,7 +20,6 @@ from recbandit._stats import log_loss, roc_auc
 from recbandit.data.fetch import DatasetNotFoundError
 from recbandit.data.logged import Interactions, Items, LoggedData, Users
 from recbandit.envs import make_env
-from recbandit.envs.fitted import popularity
 from recbandit.envs.movielens import NEVER, decision_arrival, find_movielens_100k, make_config
 from recbandit.envs.obd import OBDEnvConfig, problem_from_log
 from recbandit.envs.obd import make_config as obd_config
@@ -55,57 +54,88 @@ def trajectory(env: gym.Env, actions: np.ndarray, batched: bool, seed: int = 7) 
 
 
 def assert_fit_report_describes(report: dict, env: gym.Env, data: LoggedData, users: np.ndarray) -> None:
-    """``report``'s held-out figures are those of ``env``'s own user model on the log's rows after the split.
+    """``report``'s held-out figures are those of ``env``'s own truth on the evaluation mixture, recomputed.
+
+    The mixture is rebuilt from the truth's split (held-out rows plus the report's number of
+    unrated items per row, drawn as the report says), then the model's and popularity's
+    AUC, log loss, ECE and segment counts are recomputed and compared to 1e-12.
 
     Args:
         report: the env's ``fit_report``.
-        env: the env (its ``problem.user_model`` is the simulator's truth).
+        env: the env (its ``problem.user_model`` is the simulator's truth, with its ``split``).
         data: the log the env was fitted on.
         users: int64[N] the user index the fit gave each of the log's N rows.
     """
+    from recbandit.envs import fidelity
+
     inter = data.interactions
-    later = inter.timestamp >= report["split_time"]
-    assert report["train_rows"] + report["test_rows"] == len(inter)
-    assert report["test_rows"] == later.sum() and 0 < report["val_rows"] < report["train_rows"]
-    assert report["train_max_timestamp"] == inter.timestamp[~later].max() < report["split_time"]
+    model = env.unwrapped.problem.user_model
+    split = model.split
+    held, fit = split.held_out, split.fit
+    assert report["train_rows"] + report["test_rows"] == len(inter) == held.size
+    assert report["test_rows"] == held.sum() and report["rows"]["val"] == split.val.sum() > 0
+    if split.split_time is not None:  # global protocol: everything held out is at or after the split
+        assert inter.timestamp[held].min() >= split.split_time > report["train_max_timestamp"]
     labels = data.binary_reward()
-    y, items = labels[later], inter.item[later]
-    truth = env.problem.user_model.pair_reward(users[later], items)
-    pop = popularity(inter.item[~later], labels[~later], len(data.items))[items]
-    assert report["model"]["auc"] == pytest.approx(roc_auc(y, truth), abs=1e-12)
-    assert report["model"]["log_loss"] == pytest.approx(log_loss(y, truth), abs=1e-12)
-    assert report["popularity"]["auc"] == pytest.approx(roc_auc(y, pop), abs=1e-12)
-    known = np.isin(users[later], users[~later])
-    cold = ~np.isin(items, inter.item[~later])
+    n_items = len(data.items)
+    ratio = report["exposure"]["neg_ratio"]
+    all_keys = fidelity.pair_keys(users, inter.item, n_items)
+    mix = fidelity.build_mixture(
+        np.random.default_rng([report["exposure"]["eval_seed"], 1]),
+        users[held], inter.item[held], labels[held], ratio, n_items, all_keys,
+    )  # fmt: skip
+    assert (~mix.rated).sum() == report["rows"]["eval_unrated"]
+    truth = model.pair_reward(mix.users, mix.items)
+    assert report["model"]["auc"] == pytest.approx(roc_auc(mix.labels, truth), abs=1e-12)
+    assert report["model"]["log_loss"] == pytest.approx(log_loss(mix.labels, truth), abs=1e-12)
+    assert report["model"]["ece"] == pytest.approx(fidelity.expected_calibration_error(mix.labels, truth), abs=1e-12)
+    assert report["model"]["rated_auc"] == pytest.approx(roc_auc(mix.labels[mix.rated], truth[mix.rated]), abs=1e-12)
+    fit_mix = fidelity.build_mixture(
+        np.random.default_rng([report["exposure"]["eval_seed"], 3]),
+        users[fit], inter.item[fit], labels[fit], ratio, n_items,
+        fidelity.pair_keys(users[fit], inter.item[fit], n_items),
+    )  # fmt: skip
+    pop = fidelity.popularity(fit_mix, n_items)[mix.items]
+    assert report["popularity"]["auc"] == pytest.approx(roc_auc(mix.labels, pop), abs=1e-12)
+    known = np.bincount(users[fit], minlength=int(users.max()) + 1)[mix.users] > 0
+    cold = np.bincount(inter.item[fit], minlength=n_items)[mix.items] == 0
     for key, mask in (("known_users", known), ("new_users", ~known), ("cold_items", cold)):
-        seg = report[key]
-        assert seg["rows"] == mask.sum()
-        expected = [roc_auc(y[mask], truth[mask]), roc_auc(y[mask], pop[mask])]
+        seg = report["segments"][key]
+        assert seg["rows"] == mask.sum() and seg["held_out_rows"] == (mask & mix.rated).sum()
+        expected = [roc_auc(mix.labels[mask], truth[mask]), roc_auc(mix.labels[mask], pop[mask])]
         np.testing.assert_allclose([seg["model_auc"], seg["popularity_auc"]], expected, atol=1e-12)  # NaN == NaN
-    assert report["known_users"]["rows"] + report["new_users"]["rows"] == report["test_rows"]
+    assert report["known_users"]["rows"] + report["new_users"]["rows"] == len(mix.users)
 
 
 # --------------------------------------------------------------------------- MovieLens 100K
 
 
 @needs_ml100k
-def test_movielens100k_builds_in_seconds_and_reports_its_fit() -> None:
+def test_movielens100k_reports_its_fit_and_meets_the_fidelity_targets() -> None:
     from recbandit.envs import movielens
+    from recbandit.envs.fidelity import targets
 
-    config = make_config(find_movielens_100k(), env_name="MovieLens100K-v0", fit_seed=11)  # not cached
-    movielens._load.cache_clear()
-    start = time.perf_counter()
-    problem, report = movielens.movielens_problem(config)
-    seconds = time.perf_counter() - start
-    assert seconds < 30, f"building MovieLens100K-v0 took {seconds:.1f} s"
+    problem, report = movielens.movielens_problem(make_config(find_movielens_100k(), env_name="MovieLens100K-v0"))
     assert problem.user_model.n_users == 943 and problem.user_model.n_items == 1682
     assert report["train_rows"] + report["test_rows"] == 100_000
-    assert report["train_max_timestamp"] < report["split_time"] <= report["simulation"]["timeline"][0]
-    for name in ("model", "popularity"):
-        assert 0.6 < report[name]["auc"] < 0.9 and 0.4 < report[name]["log_loss"] < 0.7
-    # Users the model has ratings of: the fitted tastes beat popularity on their later ratings.
-    assert report["known_users"]["model_auc"] > report["known_users"]["popularity_auc"] + 0.01
+    assert report["protocol"]["name"] == "per-user" and report["split_time"] is None
+    assert report["rows"]["eval_unrated"] == 4 * report["rows"]["held_out"]
+    # Issue 10's targets: >= popularity + 0.05 overall and per user, no segment below it, ECE < 0.02.
+    assert all(targets(report).values()), targets(report)
+    assert report["zero_context_share"] == 0.0  # profile contexts
     assert report["simulation"]["timeline_decisions"] == report["test_rows"]
+    assert report["simulation"]["known_user_share"] == 1.0
+
+
+@needs_ml100k
+def test_movielens100k_global_protocol_splits_by_time() -> None:
+    from recbandit.envs import movielens
+
+    config = make_config(find_movielens_100k(), env_name="MovieLens100K-v0", protocol="global", truth="mf")
+    problem, report = movielens.movielens_problem(config)
+    assert report["train_rows"] + report["test_rows"] == 100_000
+    assert report["train_max_timestamp"] < report["split_time"] <= report["simulation"]["timeline"][0]
+    assert report["truth"]["name"] == "mf" and report["new_users"]["held_out_rows"] > 10_000
 
 
 @needs_ml100k
@@ -116,10 +146,9 @@ def test_movielens100k_contract_and_clock() -> None:
 
     data = _load(str(ML100K.resolve()), 4.0)
     assert_fit_report_describes(env.fit_report, env, data, data.interactions.user)
-    # Users the model has ratings of: the fitted tastes beat popularity on their later
-    # ratings (0.753 vs 0.722 with the defaults); on all rows the two are level (0.697).
-    assert env.fit_report["known_users"]["model_auc"] > env.fit_report["known_users"]["popularity_auc"] + 0.01
-    _, test = data.split_by_time(env.fit_report["split_time"])
+    held = problem.user_model.split.held_out
+    order = np.argsort(data.interactions.timestamp[held], kind="stable")
+    test = replace(data, interactions=data.interactions.take(np.flatnonzero(held)[order]))
     obs, _ = env.reset(seed=0)
     assert obs["user"].shape == (500, 12) and obs["items"].shape == (500, 10, 12) and obs["item_ids"].shape == (500, 10)
     assert obs["user"].dtype == np.float32 and obs["items"].dtype == np.float32 and obs["item_ids"].dtype == np.int64
@@ -141,7 +170,7 @@ def test_movielens100k_contract_and_clock() -> None:
         assert (srt[:, 1:] != srt[:, :-1]).all()
     users_seen = np.concatenate(users_seen)
     n_eval = len(test.interactions)
-    # Users arrive in the evaluation period's log order, then the log replays.
+    # Users arrive in the held-out rows' time order, then the log replays.
     np.testing.assert_array_equal(users_seen[:n_eval], test.interactions.user)
     np.testing.assert_array_equal(users_seen[n_eval:], test.interactions.user[: len(users_seen) - n_eval])
     # Films released during the evaluation period arrive on the decision clock.
@@ -267,7 +296,9 @@ def test_movielens_csv_history_contexts_are_training_likes(csv_folder: Path) -> 
     from recbandit.data.movielens import load_movielens
 
     data = load_movielens(csv_folder)
-    train, _ = data.split_by_time(env.fit_report["split_time"])
+    # The fitting part of the (per-user) split: each user's earlier ratings.
+    train = replace(data, interactions=data.interactions.take(env.problem.user_model.split.fit))
+    assert env.fit_report["zero_context_share"] < 0.1
     inter, liked = train.interactions, train.binary_reward() > 0
     u = int(inter.user[liked][0])
     mine = inter.item[liked & (inter.user == u)]

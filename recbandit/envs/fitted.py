@@ -490,7 +490,15 @@ def _held_out(
 
 
 def format_fit_report(report: dict[str, Any]) -> str:
-    """A few lines for terminals and benchmark logs: held-out AUC / log loss vs popularity."""
+    """A few lines for terminals and benchmark logs: held-out AUC / log loss vs popularity.
+
+    A report of ``recbandit.envs.truth.fit_truth`` (it has a ``truth`` entry) is formatted
+    by ``recbandit.envs.fidelity.format_report``.
+    """
+    if "truth" in report:
+        from recbandit.envs.fidelity import format_report
+
+        return format_report(report)
     lines = [
         f"user model fitted on {report['train_rows']:,} rows before t={report['split_time']:.0f} "
         f"(last seen t={report['train_max_timestamp']:.0f}); best epoch {report['best_epoch']} "
@@ -511,8 +519,6 @@ def format_fit_report(report: dict[str, Any]) -> str:
                 f"{key}: {s['rows']:,} rows, AUC model {s['model_auc']:.4f} vs popularity {s['popularity_auc']:.4f}"
             )
     return "\n".join(lines)
-
-
 
 
 __all__ = [

@@ -2,8 +2,11 @@
 
 The build (``obd_problem``) is: load the campaign's log (``recbandit.data.obd.load_obd``),
 treat every logged row as one visitor described by its logged context features, split
-the rows at the ``split_quantile`` time quantile, fit the logistic MF click model on the
-earlier rows of the uniform-random policy, and replay the later rows' visitors.
+the rows at the ``split_quantile`` time quantile (the "global" protocol of
+``recbandit.envs.fidelity``: a visitor has one row, so there is no per-user split), fit the
+click model on the earlier rows of the uniform-random policy (``recbandit.envs.truth``:
+the best on validation of logistic MF and the two-tower models, with ``neg_ratio=0``, since
+every row is an impression), and replay the later rows' visitors.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
 from recbandit.envs.contexts import PCAContexts, feature_block
-from recbandit.envs.fitted import LogisticMFConfig, fit_logistic_mf
+from recbandit.envs.fitted import LogisticMFConfig
 from recbandit.envs.problem import BanditProblem
+from recbandit.envs.truth import TruthConfig, fit_truth
 
 POLICIES = ("random", "bts")
 CAMPAIGNS = ("all", "men", "women")
@@ -35,6 +39,9 @@ USER_ARRIVALS = ("log", "activity")
 #: through its context only), few factors and strong priors (the small sample has ~40
 #: clicks per campaign).
 OBD_FIT = LogisticMFConfig(factors=4, l2=50.0, l2_side=200.0, user_ids=False, lr=0.05)
+#: The truth's defaults on OBD: global time split, every row an impression (no sampled
+#: unrated items), no per-visitor ids, candidates chosen on validation.
+OBD_TRUTH = TruthConfig(protocol="global", neg_ratio=0, user_ids=False, logistic=OBD_FIT)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class OBDEnvConfig:
         user_arrival: "log" (the evaluation period's visitors in order) or "activity"
             (visitors drawn uniformly from the evaluation period's rows).
         encoder_dim: dimension of the default ``HashingBowEncoder`` (for item text, if any).
-        fit: the click model's fit settings.
+        fit: the click model's settings (``TruthConfig``; ``OBD_TRUTH`` by default).
     """
 
     path: str
@@ -62,7 +69,7 @@ class OBDEnvConfig:
     split_quantile: float = 0.8
     user_arrival: str = "log"
     encoder_dim: int = 256
-    fit: LogisticMFConfig = field(default_factory=lambda: OBD_FIT)
+    fit: TruthConfig = field(default_factory=lambda: OBD_TRUTH)
 
     def __post_init__(self) -> None:
         check_choice("policy", self.policy, POLICIES)
@@ -77,14 +84,24 @@ class OBDEnvConfig:
 
 
 _ENV_FIELDS = {f.name for f in fields(OBDEnvConfig)} - {"path", "fit"}
-_FIT_FIELDS = {f.name for f in fields(LogisticMFConfig)} - {"seed"} | {"fit_seed"}
+#: Truth settings as env arguments (no ``protocol``/``holdout``: ``split_quantile`` sets the split).
+_TRUTH_FIELDS = {"model", "truth", "val_share", "eval_seed", "fit_seed"}
+_LOGISTIC_FIELDS = {f.name for f in fields(LogisticMFConfig)} - {"seed", "user_ids"}
 
 
 def make_config(path: str | Path, **kwargs: Any) -> OBDEnvConfig:
-    """Split flat keyword arguments between the env and the fit configs (fit defaults: ``OBD_FIT``)."""
-    parts = split_kwargs("OBD-v0", kwargs, {"env": _ENV_FIELDS, "fit": _FIT_FIELDS}, also_allowed=("path", "encoder"))
-    fit_kw = {("seed" if k == "fit_seed" else k): v for k, v in parts["fit"].items()}
-    return OBDEnvConfig(path=str(Path(path).resolve()), fit=replace(OBD_FIT, **fit_kw), **parts["env"])
+    """Split flat keyword arguments between the env and the truth configs (defaults: ``OBD_TRUTH``)."""
+    from recbandit.envs.movielens import truth_config
+
+    parts = split_kwargs(
+        "OBD-v0",
+        kwargs,
+        {"env": _ENV_FIELDS, "fit": _TRUTH_FIELDS, "logistic": _LOGISTIC_FIELDS},
+        also_allowed=("path", "encoder"),
+    )
+    fit = truth_config(parts["fit"], parts["logistic"], OBD_TRUTH)
+    config = OBDEnvConfig(path=str(Path(path).resolve()), fit=fit, **parts["env"])
+    return replace(config, fit=replace(fit, holdout=1.0 - float(config.split_quantile)))
 
 
 def config_dict(config: OBDEnvConfig) -> dict[str, Any]:
@@ -149,10 +166,7 @@ def _build(data: LoggedData, config: OBDEnvConfig, encoder: Encoder) -> tuple[Ba
     contexts = feature_block(inter.context)
     rows = replace(data, interactions=replace(inter, user=np.arange(n_rows, dtype=np.int64)),
                    users=Users(ids=np.arange(n_rows), features=contexts))  # fmt: skip
-    split = rows.time_quantile(config.split_quantile)
-    train, test = rows.split_by_time(split)
-    if len(test.interactions) == 0:
-        raise ValueError(f"split_quantile {config.split_quantile} leaves no evaluation period")
+    fit = replace(config.fit, protocol="global", holdout=1.0 - float(config.split_quantile))
 
     item_parts = []
     if any(t.strip() for t in data.items.text):
@@ -160,12 +174,14 @@ def _build(data: LoggedData, config: OBDEnvConfig, encoder: Encoder) -> tuple[Ba
     if data.items.features is not None and data.items.features.shape[1]:
         item_parts.append(feature_block(data.items.features))
     item_raw = np.hstack(item_parts) if item_parts else np.eye(n_items, dtype=np.float32)
-    model = fit_logistic_mf(rows, split, config.fit, item_side=item_raw, user_side=contexts)
+    model = fit_truth(rows, fit, item_side=item_raw, user_side=contexts)
+    train_mask, held = model.split.fit, model.split.held_out
+    train_rows = np.flatnonzero(train_mask)
 
     item_ctx = PCAContexts(min(config.context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)
-    user_pca = PCAContexts(min(config.context_dim, *contexts.shape)).fit(contexts[train.interactions.user])
+    user_pca = PCAContexts(min(config.context_dim, *contexts.shape)).fit(contexts[train_rows])
     user_ctx = user_pca.transform(contexts)
-    eval_rows = test.interactions.user
+    eval_rows = np.flatnonzero(held)
     schedule = weights = None
     if config.user_arrival == "log":
         schedule = eval_rows
@@ -192,9 +208,11 @@ def _build(data: LoggedData, config: OBDEnvConfig, encoder: Encoder) -> tuple[Ba
         "user_arrival": config.user_arrival,
         "visitors": len(eval_rows),
         "context_features": int(inter.context.shape[1]),
-        "train_clicks": int(train.binary_reward().sum()),
-        "test_clicks": int(test.binary_reward().sum()),
+        "train_clicks": int(rows.binary_reward()[train_mask].sum()),
+        "test_clicks": int(rows.binary_reward()[held].sum()),
     }
+    zero = np.asarray(~np.asarray(user_ctx).any(axis=1))
+    report["zero_context_share"] = float(zero[eval_rows].mean())
     return problem, report
 
 
@@ -213,14 +231,16 @@ class OBDBanditEnv(BanditEnv):
     campaign's items (all of them in random order, or ``k`` drawn uniformly).
 
     ## User model (ground truth)
-    Logistic MF on the logged contexts (``recbandit.envs.fitted``): ``p(click | x, i) =
-    sigmoid(b0 + x c + bi_i + <x A, Q_i + z_i B>)`` with ``x`` the row's standardised
-    context and ``z_i`` the item's features; no per-visitor parameters. It is fitted on
+    The best on validation (``recbandit.envs.truth``, ``model="auto"``) of logistic MF on
+    the logged contexts (``p(click | x, i) = sigmoid(b0 + x c + bi_i + <x A, Q_i + z_i B>)``
+    with ``x`` the row's standardised context and ``z_i`` the item's features) and the
+    linear / two-tower models over the same inputs; no per-visitor parameters, and no
+    sampled unrated items (every logged row is an impression). It is fitted on
     the behaviour policy's own rows, ignoring the slot position: under the uniform-random
     policy (default) positions are uniform, so ``p`` is the click probability averaged
     over the three slots. ``fit_report`` has its held-out AUC / log loss next to a
-    popularity baseline; with ~40 clicks per campaign in the small sample these figures
-    are noisy.
+    like-count popularity and a per-item click-rate (AUC, per-user AUC, log loss, ECE);
+    with ~40 clicks per campaign in the small sample these figures are noisy.
 
     ## Action Space
     ``Discrete(k)``.
@@ -242,8 +262,10 @@ class OBDBanditEnv(BanditEnv):
     ## Arguments
     ``path`` (optional), ``policy`` ("random" | "bts"), ``campaign`` ("all" | "men" |
     "women"), ``k`` (None = all items), ``context_dim`` (12), ``split_quantile`` (0.8),
-    ``user_arrival`` ("log" | "activity"), ``encoder_dim`` (256), ``encoder``, and the
-    fit's knobs (defaults ``OBD_FIT``; ``fit_seed`` for its seed). ``info`` as ``BanditEnv``.
+    ``user_arrival`` ("log" | "activity"), ``encoder_dim`` (256), ``encoder``, the truth's
+    ``model`` (or ``truth``; "auto" | "mf" | "two-tower" | "logistic-mf"), ``val_share``,
+    ``eval_seed``, ``fit_seed``, and the logistic MF candidate's knobs (defaults
+    ``OBD_FIT``). ``info`` as ``BanditEnv``.
 
     ## Version History
     * v0: initial version.

@@ -27,6 +27,10 @@ ENVS: dict[str, tuple[str, str]] = {
         "recbandit.envs.obd:OBDBanditEnv",
         "recbandit.envs.obd:OBDBatchedEnv",
     ),
+    "recbandit/Logged-v0": (
+        "recbandit.envs.logged:LoggedBanditEnv",
+        "recbandit.envs.logged:LoggedBatchedEnv",
+    ),
     "recbandit/Session-v0": (
         "recbandit.envs.session:SyntheticSessionEnv",
         "recbandit.envs.session:SyntheticBatchedSessionEnv",
