@@ -222,3 +222,36 @@ def test_shared_posterior_draws_match_the_hybrid_mean_and_variance() -> None:
     draws = mean + np.einsum("bkp,nbp->nbk", root, rng.standard_normal((n, 4, root.shape[2])))
     draws += item_sd * rng.standard_normal((n, 4, 5))
     np.testing.assert_allclose(draws.var(axis=0), want_var, rtol=0.06)
+
+
+@pytest.fixture(scope="module")
+def quality_regret(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    """Final regret per seed on Synthetic-v0 with strong per-item quality (invisible in text).
+
+    100 items with quality offsets of scale 1.0 (default 1,000 items, 0.1), T = 4,000, seeds
+    0 and 1: each item is offered ~400 times, enough for per-id terms to pay.
+    """
+    from recbandit.evaluation import make_specs, run_sweep
+
+    agents = ["random", "linucb-shared", ("linucb-shared", {"item_id_features": True}), "linucb-hybrid"]
+    specs = make_specs(
+        "recbandit/Synthetic-v0", agents, seeds=[0, 1], horizon=4000, env_kwargs={"n_items": 100, "quality_scale": 1.0}
+    )
+    records = run_sweep(specs, tmp_path_factory.mktemp("hybrid"), workers=1, show_progress=False)
+    out: dict[str, np.ndarray] = {}
+    for r in sorted(records, key=lambda r: r["seed"]):
+        key = r["agent"] + ("+ids" if r["agent_params"].get("item_id_features") else "")
+        out[key] = np.append(out.get(key, np.zeros(0)), r["cumulative_regret"])
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["linucb-hybrid", "linucb-shared+ids"])
+def test_per_id_parts_beat_text_alone_when_items_differ_beyond_their_text(
+    quality_regret: dict[str, np.ndarray], name: str
+) -> None:
+    # measured (T = 5,000, 3 seeds): random 1504, shared 853, shared+ids 477, hybrid 622;
+    # on the default Synthetic-v0 (quality scale 0.1, 1,000 items) shared LinUCB stays ahead
+    # up to T = 20,000 (1003 vs 1424 with ids and 2168 hybrid): per-id terms need impressions
+    assert (quality_regret[name] < quality_regret["random"]).all()
+    assert (quality_regret[name] < quality_regret["linucb-shared"]).all()
