@@ -34,6 +34,8 @@ batch in which some item occurs m times costs m passes.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from recbandit.agents._items import id_bound
@@ -118,6 +120,10 @@ class HybridRidge:
         b, k = ids.shape
         d, p = self.d, self.p
         flat = self.table.reshape(self._n, (d + p + 1) * d)
+        if b == 1:  # online: one gather, two matrix-vector products
+            v = x[0]
+            g1 = (flat.take(ids[0], axis=0).reshape(k * (d + p + 1), d) @ v).reshape(k, d + p + 1)
+            return z - g1[None, :, d : d + p], g1[None, :, -1], (g1[:, :d] @ v)[None]
         y, xb, xax = np.empty((b, k, p)), np.empty((b, k)), np.empty((b, k))
         step = max(1, _CHUNK_FLOATS // (k * (d + p + 1) * d))
         for s in range(0, b, step):  # chunks of users keep the gathered blocks in cache
@@ -145,8 +151,20 @@ class HybridRidge:
     def update(self, items: np.ndarray, x: np.ndarray, z: np.ndarray, r: np.ndarray) -> None:
         """Add rows (per-item x float64[B, d], shared z float64[B, p], response r float64[B]) to items int64[B]."""
         self.ensure(items)
-        if len(items) == 1:
-            self._update_distinct(items, x, z, r)
+        if len(items) == 1:  # online: the same steps on one block, without gathers or einsum
+            d, p, i, v = self.d, self.p, int(items[0]), x[0]
+            block = self.table[i]
+            g = block @ v
+            ax = g[:d]
+            c = 1.0 + float(ax @ v)
+            y = z[0] - g[d : d + p]
+            resid = float(r[0]) - g[-1]
+            root = math.sqrt(c)
+            self.shared.update((y / root)[None], np.array([resid / root]))
+            g[d : d + p] = -y
+            g[-1] = -resid
+            block -= np.multiply.outer(g / c, ax)
+            self.A_items[i] += np.multiply.outer(v, v)
             return
         order, rank, _ = _occurrences(items)
         items, x, z, r = items[order], x[order], z[order], r[order]
