@@ -21,7 +21,7 @@ from recbandit.evaluation import RunSpec, make_specs, run, run_sweep
 
 ENV = "recbandit/Synthetic-v0"
 SMALL = {"n_items": 200, "n_users": 100}
-LINEAR = ["linucb-shared", "linucb-disjoint", "lints-shared", "lints-disjoint"]
+LINEAR = ["linucb-shared", "linucb-disjoint", "linucb-hybrid", "lints-shared", "lints-disjoint"]
 ALL_AGENTS = re.escape(", ".join(AGENTS))
 ALL_ENVS = re.escape(", ".join(ENVS))
 
@@ -161,6 +161,21 @@ INVALID_AGENT_PARAMS = [
     ("lints-disjoint", {"v": -0.2}, r"^v must be a finite number >= 0\.0, got -0\.2$"),
     ("lints-shared", {"propensity_samples": -1}, r"^propensity_samples must be an integer >= 0, got -1$"),
     ("linucb-shared", {"features": "cross"}, r"^unknown features 'cross'; allowed values: outer, item$"),
+    ("linucb-hybrid", {"alpha": -0.5}, r"^alpha must be a finite number >= 0\.0, got -0\.5$"),
+    ("linucb-hybrid", {"ridge": 0}, r"^ridge must be a finite number > 0\.0, got 0$"),
+    ("linucb-hybrid", {"features": "cross"}, r"^unknown features 'cross'; allowed values: outer, item$"),
+    (
+        "linucb-hybrid",
+        {"item_id_features": True},
+        r"^item_id_features does not apply to 'linucb-hybrid': its per-item part learns per item id$",
+    ),
+    ("linucb-shared", {"item_id_features": "yes"}, r"^item_id_features must be True or False, got 'yes'$"),
+    (
+        "linucb-disjoint",
+        {"item_id_features": True},
+        r"^item_id_features applies to shared models; 'linucb-disjoint' learns per item id$",
+    ),
+    ("lints-shared", {"item_id_features": True}, r"^item_id_features is not supported by 'lints-shared'$"),
     ("ucb1", {"c": -1.0}, r"^c must be a finite number >= 0\.0, got -1\.0$"),
     ("ts", {"alpha": 0}, r"^alpha must be a finite number > 0\.0, got 0$"),
     ("ts", {"beta": -2}, r"^beta must be a finite number > 0\.0, got -2$"),
@@ -186,7 +201,7 @@ UNKNOWN_AGENT_PARAMS = [
         "linucb-shared",
         {"alpha": 1.0, "lambda_": 1.0, "beta": 2},
         r"^unknown parameter\(s\) \['beta', 'lambda_'\] for agent 'linucb-shared'; "
-        r"allowed: ridge, features, intercept, alpha$",
+        r"allowed: ridge, features, intercept, item_id_features, alpha$",
     ),
     ("ucb1", {"alpha": 1.0}, r"^unknown parameter\(s\) \['alpha'\] for agent 'ucb1'; allowed: c$"),
 ]
@@ -322,7 +337,7 @@ INVALID_BUILD_SPECS = INVALID_SPECS + [
     (
         {"agent": "linucb-shared", "agent_params": {"gamma": 1}},
         r"^unknown parameter\(s\) \['gamma'\] for agent 'linucb-shared'; "
-        r"allowed: ridge, features, intercept, alpha$",
+        r"allowed: ridge, features, intercept, item_id_features, alpha$",
     ),
 ]
 

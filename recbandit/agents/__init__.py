@@ -9,6 +9,7 @@ from recbandit.agents.base import Agent, Decision, Obs
 from recbandit.agents.epsilon_greedy import EpsilonGreedy
 from recbandit.agents.lints import DisjointLinTS, LinTS
 from recbandit.agents.linucb import DisjointLinUCB, LinUCB
+from recbandit.agents.linucb_hybrid import HybridLinUCB
 from recbandit.agents.neural_ensemble import NeuralEnsemble
 from recbandit.agents.neural_linear import NeuralLinear
 from recbandit.agents.neural_ts import NeuralTS
@@ -21,7 +22,17 @@ from recbandit.agents.ucb import UCB1
 #: name -> agent class; the one place agents are looked up (CLI, runner, sweeps).
 AGENTS: dict[str, type[Agent]] = {
     cls.name: cls
-    for cls in (RandomAgent, EpsilonGreedy, UCB1, BernoulliTS, LinUCB, DisjointLinUCB, LinTS, DisjointLinTS)
+    for cls in (
+        RandomAgent,
+        EpsilonGreedy,
+        UCB1,
+        BernoulliTS,
+        LinUCB,
+        DisjointLinUCB,
+        HybridLinUCB,
+        LinTS,
+        DisjointLinTS,
+    )
 }
 # Neural agents (torch is imported when one sees its first observation, not here).
 AGENTS.update({cls.name: cls for cls in (NeuralLinear, NeuralUCB, NeuralTS, NeuralEnsemble)})
@@ -49,6 +60,7 @@ __all__ = [
     "DisjointLinTS",
     "DisjointLinUCB",
     "EpsilonGreedy",
+    "HybridLinUCB",
     "LinTS",
     "LinUCB",
     "NeuralEnsemble",

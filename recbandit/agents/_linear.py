@@ -27,13 +27,16 @@ form the B x K x p features (see ``SharedRidge.mean_var_outer``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from recbandit._validation import check_choice, check_float
 from recbandit.agents._items import id_bound, obs_ids
 from recbandit.agents.base import Agent, AgentConfig, Obs, check_rewards, checked_contexts
+
+if TYPE_CHECKING:
+    from recbandit.agents._hybrid import HybridRidge
 
 FEATURES = ("outer", "item")
 
@@ -381,26 +384,51 @@ class LinearConfig(AgentConfig):
             that generalises to unseen items), ``"item"`` = the candidate context alone
             (for envs whose item contexts already depend on the user).
         intercept: append a constant 1 to the user and item contexts before the features.
+        item_id_features: shared models only, "text + item id": each item id also gets a
+            bias learned from its rows (a one-hot id feature, kept as the per-item part of
+            a hybrid model, Li et al. 2010 Alg. 2 with x = 1). A cold id's bias has mean 0
+            and prior variance ``1 / ridge`` (added to its score's variance).
     """
 
     ridge: float = 1.0
     features: str = "outer"
     intercept: bool = True
+    item_id_features: bool = False
 
     def __post_init__(self) -> None:
         check_float("ridge", self.ridge, min_value=0.0, min_inclusive=False)
         check_choice("features", self.features, FEATURES)
+        if not isinstance(self.item_id_features, (bool, np.bool_)):
+            raise ValueError(f"item_id_features must be True or False, got {self.item_id_features!r}")
 
 
 class LinearAgent(Agent):
-    """Shared machinery: feature maps, lazy model creation, observation checks."""
+    """Shared machinery: feature maps, lazy model creation, observation checks.
+
+    With a per-item part (``item_id_features``, ``linucb-hybrid``) the model is a ``HybridRidge``.
+    """
 
     disjoint: ClassVar[bool] = False
+    #: ``act`` reads the model only through ``mean_var`` / ``shared_posterior`` (so
+    #: ``item_id_features`` may be set); agents reading ``shared_scores`` refuse it.
+    hybrid_capable: ClassVar[bool] = False
     config: Any
 
+    @classmethod
+    def make_config(cls, **params: Any) -> AgentConfig:
+        """``Agent.make_config``, refusing ``item_id_features`` where it does not apply."""
+        config = super().make_config(**params)
+        if getattr(config, "item_id_features", False):
+            if cls.disjoint:
+                raise ValueError(f"item_id_features applies to shared models; {cls.name!r} learns per item id")
+            if not cls.hybrid_capable:
+                raise ValueError(f"item_id_features is not supported by {cls.name!r}")
+        return config
+
     def _reset(self) -> None:
-        self.model: SharedRidge | DisjointRidge | None = None
+        self.model: SharedRidge | DisjointRidge | HybridRidge | None = None
         self._dims: tuple[int, int] | None = None
+        self._root: tuple[int, np.ndarray] | None = None  # (model version, Cholesky factor of A^-1)
 
     def _contexts(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """``user`` [B, d_u] and ``items`` [B, K, d_i] of ``obs``, checked against the model's dims."""
@@ -436,10 +464,29 @@ class LinearAgent(Agent):
         b, k, di = v.shape
         return (u[:, None, :, None] * v[:, :, None, :]).reshape(b, k, u.shape[1] * di)
 
-    def _ensure_model(self, p: int) -> SharedRidge | DisjointRidge:
+    def _item_part(self, user: np.ndarray) -> np.ndarray | None:
+        """float64[B, d] per-item features of a hybrid model (ones with ``item_id_features``), else None."""
+        if not self.config.item_id_features:
+            return None
+        return np.ones((len(user), 1))
+
+    def _ensure_model(self, p: int, d: int | None = None) -> SharedRidge | DisjointRidge | HybridRidge:
+        """The model, created on first use: hybrid with per-item dim ``d`` if given."""
         if self.model is None:
-            self.model = (DisjointRidge if self.disjoint else SharedRidge)(p, self.config.ridge)
+            if d is not None:
+                from recbandit.agents._hybrid import HybridRidge  # noqa: PLC0415 (_hybrid builds on this module)
+
+                self.model = HybridRidge(p, d, self.config.ridge)
+            else:
+                self.model = (DisjointRidge if self.disjoint else SharedRidge)(p, self.config.ridge)
         return self.model
+
+    def _hybrid(self, obs: Obs, p: int, d: int) -> tuple[np.ndarray, HybridRidge]:
+        """Candidate ids int64[B, K] of ``obs`` and the hybrid model, grown to cover them."""
+        ids, model = obs_ids(obs), self._ensure_model(p, d)
+        assert not isinstance(model, (SharedRidge, DisjointRidge))
+        model.ensure(ids)
+        return ids, model
 
     def shared_scores(self, obs: Obs) -> tuple[np.ndarray, SharedRidge]:
         """Features float64[B, K, p] of ``obs`` and the shared model (created on first use)."""
@@ -447,6 +494,34 @@ class LinearAgent(Agent):
         model = self._ensure_model(x.shape[2])
         assert isinstance(model, SharedRidge)
         return x, model
+
+    def _cholesky(self, model: SharedRidge) -> np.ndarray:
+        """Lower Cholesky factor float64[p, p] of ``model.A_inv``, recomputed once per model update."""
+        if self._root is None or self._root[0] != model.version:
+            self._root = (model.version, np.linalg.cholesky(model.A_inv))
+        return self._root[1]
+
+    def shared_posterior(self, obs: Obs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """A shared model's posterior over the scores, in parts: ``mean``, ``root``, ``item_sd``.
+
+        A draw of the scores at posterior scale v is ``mean + v * (root @ xi + item_sd * eps)``,
+        ``xi ~ N(0, I_p)`` per user, ``eps ~ N(0, 1)`` per candidate: ``theta + L xi`` with
+        ``L L^T = A^-1`` (``item_sd`` None), or for a hybrid model an exact joint draw (see
+        ``recbandit.agents._hybrid``).
+
+        Returns:
+            mean float64[B, K], root float64[B, K, p] and item_sd float64[B, K] or None.
+        """
+        user, items = self._contexts(obs)
+        z = self._joint_features(user, items)
+        xi = self._item_part(user)
+        if xi is None:
+            model = self._ensure_model(z.shape[2])
+            assert isinstance(model, SharedRidge)
+            return z @ model.theta, z @ self._cholesky(model), None
+        ids, hybrid = self._hybrid(obs, z.shape[2], xi.shape[1])
+        y, xb, xax = hybrid.parts(z, xi, ids)
+        return y @ hybrid.beta + xb, y @ self._cholesky(hybrid.shared), np.sqrt(np.maximum(xax, 0.0))
 
     def disjoint_gather(self, obs: Obs) -> tuple[np.ndarray, np.ndarray, DisjointRidge]:
         """User features float64[B, p], candidate ids int64[B, K] and the per-item models."""
@@ -464,6 +539,11 @@ class LinearAgent(Agent):
             x, ids, model = self.disjoint_gather(obs)
             return model.mean_var(x, ids)
         user, items = self._contexts(obs)
+        xi = self._item_part(user)
+        if xi is not None:  # hybrid: text (shared) + per-item-id part
+            z = self._joint_features(user, items)
+            ids, hybrid = self._hybrid(obs, z.shape[2], xi.shape[1])
+            return hybrid.mean_var(z, xi, ids)
         if self.config.features == "item" and len(user) > 1:  # batched: float32 scores (see mean_var_f32)
             v32 = self._with_intercept(items, np.float32)
             shared = self._ensure_model(v32.shape[2])
@@ -488,18 +568,26 @@ class LinearAgent(Agent):
             x = self._user_features(user)
             model = self._ensure_model(x.shape[1])
             assert isinstance(model, DisjointRidge)
-            ids = obs_ids(obs)
-            chosen = ids[:, actions[0]] if batch == 1 else ids[np.arange(batch), actions]
-            model.update(chosen, x, rewards)
-        else:
-            picked = items[:, actions[0]] if batch == 1 else items[np.arange(batch), actions]
-            x = self._with_intercept(picked)  # [B, d_i (+ 1)]
-            if self.config.features == "outer":
-                u = self._user_features(user)
-                x = (u[:, :, None] * x[:, None, :]).reshape(batch, u.shape[1] * x.shape[1])
-            model = self._ensure_model(x.shape[1])
-            assert isinstance(model, SharedRidge)
-            model.update(x, rewards)
+            return model.update(_chosen_ids(obs, actions), x, rewards)
+        picked = items[:, actions[0]] if batch == 1 else items[np.arange(batch), actions]
+        x = self._with_intercept(picked)  # [B, d_i (+ 1)]
+        if self.config.features == "outer":
+            u = self._user_features(user)
+            x = (u[:, :, None] * x[:, None, :]).reshape(batch, u.shape[1] * x.shape[1])
+        xi = self._item_part(user)
+        if xi is not None:
+            hybrid = self._ensure_model(x.shape[1], xi.shape[1])
+            assert not isinstance(hybrid, (SharedRidge, DisjointRidge))
+            return hybrid.update(_chosen_ids(obs, actions), xi, x, rewards)
+        model = self._ensure_model(x.shape[1])
+        assert isinstance(model, SharedRidge)
+        model.update(x, rewards)
+
+
+def _chosen_ids(obs: Obs, actions: np.ndarray) -> np.ndarray:
+    """Item ids int64[B] of the chosen candidates ``actions`` int64[B]."""
+    ids = obs_ids(obs)
+    return ids[:, actions[0]] if len(actions) == 1 else ids[np.arange(len(actions)), actions]
 
 
 def ucb_argmax(mean: np.ndarray, var: np.ndarray, alpha: float) -> np.ndarray:

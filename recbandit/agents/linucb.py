@@ -25,6 +25,8 @@ class LinUCB(LinearAgent):
 
     One ridge model over ``vec((user, 1) ⊗ (item, 1))`` (``features="outer"``), so what
     is learned about one item's context transfers to every item, unseen ones included.
+    With ``item_id_features=True`` each item id also gets a bias learned per id ("text +
+    item id"; mean and variance as ``linucb-hybrid`` with per-item features x = 1).
     The choice is a deterministic argmax, so its propensity is 1.
 
     Paper: L. Li, W. Chu, J. Langford, R. E. Schapire, "A Contextual-Bandit Approach to
@@ -37,6 +39,7 @@ class LinUCB(LinearAgent):
     family = "linear"
     Config = LinUCBConfig
     config: LinUCBConfig
+    hybrid_capable = True
 
     def act(self, obs: Obs) -> Decision:
         """Highest upper confidence bound per user."""
