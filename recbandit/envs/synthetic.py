@@ -103,6 +103,7 @@ def _build_problem(config: SyntheticEnvConfig, encoder_arg: Encoder | str) -> Ba
         k=config.k,
         item_arrival=cat.item_arrival,
         cold_window=config.cold_window,
+        user_arrival=cat.user_arrival,
         name=f"synthetic({encoder.name})",
         contexts_info={"encoder": encoder.name, "spec": spec, "encode": texts.to_dict()},
     )
@@ -152,7 +153,10 @@ class SyntheticBanditEnv(BanditEnv):
     catalogue's ``n_items`` (1000), ``n_users`` (2000), ``n_topics`` (8), ``noise`` (0.1),
     ``topic_concentration``, ``quality_scale``, ``cold_fraction`` (0.2), ``arrival_span``
     (20,000), ``profile_words``, ``preference_concentration``, ``topic_popularity_decay``,
-    ``seed`` (catalogue seed, 0). ``info`` as ``BanditEnv``.
+    ``vocab_shift`` (0.0: share of a cold item's topic words replaced by synonyms no warm
+    item uses), ``new_user_fraction`` (0.0: share of users arriving after decision 0,
+    never drawn before their arrival), ``user_arrival_span`` (20,000), ``seed``
+    (catalogue seed, 0). ``info`` as ``BanditEnv``.
 
     ## Version History
     * v0: initial version.
