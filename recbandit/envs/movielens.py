@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from recbandit._validation import check_choice, check_float, check_int, split_kwargs
-from recbandit.data.fetch import find_data_folder
+from recbandit.data.fetch import find_data_folder, find_dataset
 from recbandit.data.logged import LoggedData
 from recbandit.data.movielens import load_movielens
 from recbandit.encoders.base import Encoder
@@ -67,6 +67,9 @@ class MovieLensEnvConfig:
             the default of both the contexts' encoder and ``truth_encoder``.
         truth_encoder: encoder spec of the film text in the user model's side features;
             ``None``: ``"bow:<encoder_dim>"``. Never the agents' ``encoder``.
+        overviews: TMDb metadata (a path, or a dataset name such as "the-movies-dataset"
+            found under ``$RECBANDIT_DATA``; resolved): the contexts' film text gets the plot
+            overview (``load_movielens(overviews=)``); the user model keeps the plain text.
         fit: the user model's fit settings.
     """
 
@@ -80,6 +83,7 @@ class MovieLensEnvConfig:
     cold_window: int = 1000
     encoder_dim: int = 256
     truth_encoder: str | None = None
+    overviews: str | None = None
     fit: LogisticMFConfig = field(default_factory=LogisticMFConfig)
 
     def __post_init__(self) -> None:
@@ -96,6 +100,8 @@ class MovieLensEnvConfig:
             from recbandit.encoders.registry import canonical_spec
 
             object.__setattr__(self, "truth_encoder", canonical_spec(self.truth_encoder))
+        if self.overviews is not None:
+            object.__setattr__(self, "overviews", str(find_dataset(self.overviews).resolve()))
 
     @property
     def default_encoder(self) -> str:
@@ -147,8 +153,8 @@ def _cached_problem(config: MovieLensEnvConfig, spec: str) -> tuple[BanditProble
 
 
 @lru_cache(maxsize=2)
-def _load(path: str, rating_threshold: float) -> LoggedData:
-    return load_movielens(path, rating_threshold=rating_threshold)
+def _load(path: str, rating_threshold: float, overviews: str | None = None) -> LoggedData:
+    return load_movielens(path, rating_threshold=rating_threshold, overviews=overviews)
 
 
 def item_availability(data: LoggedData) -> np.ndarray:
@@ -192,7 +198,7 @@ def _fitted(config: MovieLensEnvConfig) -> tuple[LoggedData, float, FittedUserMo
     Cached per process by the settings the fit depends on (not ``k``, ``context_dim``,
     ``user_context``, ``user_arrival``, ``cold_window`` or the contexts' encoder).
     """
-    data = _load(config.path, config.rating_threshold)
+    data = _load(config.path, config.rating_threshold, config.overviews)  # overviews: contexts only, not _fit
     if config.k > len(data.items):
         raise ValueError(f"k must be at most the number of films ({len(data.items)}), got {config.k}")
     truth_spec = config.truth_encoder or config.default_encoder
@@ -273,6 +279,7 @@ def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tu
         "items_arriving": int(((arrival > 0) & (arrival < NEVER)).sum()),
         "items_never": int((arrival == NEVER).sum()),
         "known_user_share": float(known.mean()),
+        "overviews": data.meta.get("overviews"),
     }
     return problem, report
 
@@ -363,7 +370,10 @@ class MovieLensBanditEnv(BanditEnv):
     ``encoder`` (the contexts' encoder: a spec such as ``"minilm"``, ``"bow:512"``, a
     Hugging Face id or a model folder, see ``recbandit.encoders.registry``, or an
     ``Encoder`` object, which skips the per-process cache; None = ``"bow:<encoder_dim>"``),
-    ``truth_encoder`` (spec; None = ``"bow:<encoder_dim>"``), and the fit's ``factors``, ``l2``, ``l2_side``, ``lr``,
+    ``truth_encoder`` (spec; None = ``"bow:<encoder_dim>"``), ``overviews`` (None, or TMDb
+    metadata as a path or dataset name, e.g. ``"the-movies-dataset"``: the contexts' film
+    text becomes "Title (year) — genres. Overview"; the truth is unchanged),
+    and the fit's ``factors``, ``l2``, ``l2_side``, ``lr``,
     ``max_epochs``, ``patience``, ``val_fraction``, ``refit``, ``user_ids``,
     ``item_ids``, ``init_std``, ``fit_seed``. ``info`` as ``BanditEnv``.
 
