@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from recbandit._validation import check_float, check_int, split_kwargs
-from recbandit.data.synthetic import SyntheticConfig, make_catalogue
+from recbandit.data.synthetic import SyntheticCatalogue, SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
@@ -88,16 +88,8 @@ def _build_problem(config: SyntheticEnvConfig, encoder_arg: Encoder | str) -> Ba
     item_emb = texts.encode(cat.item_text)
     user_emb = texts.encode(cat.user_text)
     pca = PCAContexts(config.context_dim).fit(item_emb)
-    factors = (cat.user_prefs, cat.item_topics, cat.item_quality)
-    model: LatentFactorUserModel
-    if config.nonlinearity > 0:
-        model = SatiationUserModel(
-            *factors, global_bias=config.base_logit, scale=config.reward_scale, eta=config.nonlinearity
-        )
-    else:
-        model = LatentFactorUserModel(*factors, global_bias=config.base_logit, scale=config.reward_scale)
     return BanditProblem(
-        user_model=model,
+        user_model=synthetic_user_model(config, cat),
         user_contexts=pca.transform(user_emb),
         item_contexts=pca.transform(item_emb),
         k=config.k,
@@ -107,6 +99,16 @@ def _build_problem(config: SyntheticEnvConfig, encoder_arg: Encoder | str) -> Ba
         name=f"synthetic({encoder.name})",
         contexts_info={"encoder": encoder.name, "spec": spec, "encode": texts.to_dict()},
     )
+
+
+def synthetic_user_model(config: SyntheticEnvConfig, cat: SyntheticCatalogue) -> LatentFactorUserModel:
+    """The ground truth of a catalogue: logistic-bilinear, or satiation when ``nonlinearity`` > 0."""
+    factors = (cat.user_prefs, cat.item_topics, cat.item_quality)
+    if config.nonlinearity > 0:
+        return SatiationUserModel(
+            *factors, global_bias=config.base_logit, scale=config.reward_scale, eta=config.nonlinearity
+        )
+    return LatentFactorUserModel(*factors, global_bias=config.base_logit, scale=config.reward_scale)
 
 
 class SyntheticBanditEnv(BanditEnv):
