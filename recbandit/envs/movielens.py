@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from recbandit._validation import check_choice, check_float, check_int, split_kwargs
-from recbandit.data.fetch import find_data_folder
+from recbandit.data.fetch import find_data_folder, find_dataset
 from recbandit.data.logged import LoggedData
 from recbandit.data.movielens import load_movielens
 from recbandit.encoders.base import Encoder
@@ -74,6 +74,9 @@ class MovieLensEnvConfig:
             the default of both the contexts' encoder and ``truth_encoder``.
         truth_encoder: encoder spec of the film text in the user model's side features;
             ``None``: ``"bow:<encoder_dim>"``. Never the agents' ``encoder``.
+        overviews: TMDb metadata (a path, or a dataset name such as "the-movies-dataset"
+            found under ``$RECBANDIT_DATA``; resolved): the contexts' film text gets the plot
+            overview (``load_movielens(overviews=)``); the user model keeps the plain text.
         fit: how the ground truth is split, fitted and measured (``TruthConfig``).
         loader: "movielens" (``load_movielens``) or "any" (``recbandit.envs.logged.load_log``:
             any folder ``recbandit.data.detect`` knows; ``rating_threshold`` NaN = the
@@ -90,6 +93,7 @@ class MovieLensEnvConfig:
     cold_window: int = 1000
     encoder_dim: int = 256
     truth_encoder: str | None = None
+    overviews: str | None = None
     fit: TruthConfig = field(default_factory=TruthConfig)
     loader: str = "movielens"
     noun: str = "films"
@@ -108,6 +112,8 @@ class MovieLensEnvConfig:
             from recbandit.encoders.registry import canonical_spec
 
             object.__setattr__(self, "truth_encoder", canonical_spec(self.truth_encoder))
+        if self.overviews is not None:
+            object.__setattr__(self, "overviews", str(find_dataset(self.overviews).resolve()))
 
     @property
     def default_encoder(self) -> str:
@@ -181,12 +187,12 @@ def _cached_problem(config: MovieLensEnvConfig, spec: str) -> tuple[BanditProble
 
 
 @lru_cache(maxsize=2)
-def _load(path: str, rating_threshold: float, loader: str = "movielens") -> LoggedData:
+def _load(path: str, rating_threshold: float, loader: str = "movielens", overviews: str | None = None) -> LoggedData:
     if loader == "any":
         from recbandit.envs.logged import load_log
 
         return load_log(path, None if np.isnan(rating_threshold) else rating_threshold)
-    return load_movielens(path, rating_threshold=rating_threshold)
+    return load_movielens(path, rating_threshold=rating_threshold, overviews=overviews)
 
 
 def item_availability(data: LoggedData) -> np.ndarray:
@@ -233,7 +239,7 @@ def _fitted(config: MovieLensEnvConfig) -> tuple[LoggedData, TruthModel, str]:
     Cached per process by the settings the fit depends on (not ``k``, ``context_dim``,
     ``user_context``, ``user_arrival``, ``cold_window`` or the contexts' encoder).
     """
-    data = _load(config.path, config.rating_threshold, config.loader)
+    data = _load(config.path, config.rating_threshold, config.loader, config.overviews)  # overviews: contexts only
     if config.k > len(data.items):
         raise ValueError(f"k must be at most the number of {config.noun} ({len(data.items)}), got {config.k}")
     truth_spec = config.truth_encoder or config.default_encoder
@@ -320,6 +326,7 @@ def _build_problem(config: MovieLensEnvConfig, encoder_arg: Encoder | str) -> tu
         "items_arriving": int(((arrival > 0) & (arrival < NEVER)).sum()),
         "items_never": int((arrival == NEVER).sum()),
         "known_user_share": float(known.mean()),
+        "overviews": data.meta.get("overviews"),
     }
     report["zero_context_share"] = zero_share
     return problem, report
@@ -429,7 +436,9 @@ class MovieLensBanditEnv(BanditEnv):
     encoder: a spec such as ``"minilm"``, ``"bow:512"``, a Hugging Face id or a model
     folder, see ``recbandit.encoders.registry``, or an ``Encoder`` object, which skips the
     per-process cache; None = ``"bow:<encoder_dim>"``), ``truth_encoder`` (spec; None =
-    ``"bow:<encoder_dim>"``); the truth's ``model`` (or ``truth``: "auto" | "mf" |
+    ``"bow:<encoder_dim>"``), ``overviews`` (None, or TMDb metadata as a path or dataset
+    name, e.g. ``"the-movies-dataset"``: the contexts' film text becomes "Title (year) —
+    genres. Overview"; the truth is unchanged); the truth's ``model`` (or ``truth``: "auto" | "mf" |
     "two-tower" | "logistic-mf"), ``protocol`` ("per-user" | "global"), ``holdout`` (0.2),
     ``val_share`` (0.1), ``neg_ratio`` (4), ``eval_seed`` (0), ``fit_seed`` (0); and the
     "logistic-mf" candidate's ``factors``, ``l2``, ``l2_side``, ``lr``, ``max_epochs``,

@@ -48,6 +48,11 @@ class BanditProblem:
         user_schedule: int64[n] users in arrival order: decision ``t`` serves user
             ``user_schedule[t % n]`` (a logged sequence of arrivals, replayed cyclically);
             ``None`` = users drawn at random (``user_weights``). Not both.
+        user_arrival: int64[n_users], first arrival index from which each user can be
+            drawn (the decision index for the bandit envs, the session count for the
+            session envs; see ``draw_users``); ``None`` or all zeros = every user from the
+            start. At least one user must arrive at 0. With a ``user_schedule`` it is
+            informational and must agree with the schedule's first pass.
         name: short description recorded in results.
         contexts_info: how the contexts were made, recorded in results: ``encoder`` (its
             name), ``spec`` (canonical encoder spec, ``None`` for an encoder object) and
@@ -64,9 +69,13 @@ class BanditProblem:
     user_schedule: np.ndarray | None = None
     name: str = "bandit"
     contexts_info: dict[str, Any] | None = None
+    user_arrival: np.ndarray | None = None
     _order: np.ndarray = field(init=False, repr=False)
     _sorted_arrival: np.ndarray = field(init=False, repr=False)
     _user_cdf: np.ndarray | None = field(init=False, repr=False)
+    _user_order: np.ndarray | None = field(init=False, repr=False)
+    _sorted_user_arrival: np.ndarray | None = field(init=False, repr=False)
+    _user_cum_weights: np.ndarray | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.k = check_int("k", self.k, min_value=2)
@@ -106,6 +115,37 @@ class BanditProblem:
             ):
                 raise ValueError(f"user_schedule must be a non-empty 1-d array of user indices in [0, {n_users})")
             self.user_schedule = sched.astype(np.int64)
+        self._set_user_arrival()
+
+    def _set_user_arrival(self) -> None:
+        """Validate ``user_arrival`` and prepare the draw of arrived users (arrival-sorted order)."""
+        n_users = self.user_model.n_users
+        arrival = np.zeros(n_users, np.int64) if self.user_arrival is None else np.asarray(self.user_arrival)
+        if arrival.shape != (n_users,) or not np.issubdtype(arrival.dtype, np.integer) or (arrival < 0).any():
+            raise ValueError(f"user_arrival must be {n_users} non-negative integers, got shape {arrival.shape}")
+        self.user_arrival = arrival.astype(np.int64)
+        self._user_order = self._sorted_user_arrival = self._user_cum_weights = None
+        if not self.user_arrival.any():
+            return  # everyone from the start: the draws of today's envs, unchanged
+        if self.user_schedule is not None:
+            sched = self.user_schedule
+            early = np.flatnonzero(self.user_arrival[sched] > np.arange(len(sched)))
+            if len(early):
+                t = int(early[0])
+                raise ValueError(
+                    f"user_schedule serves user {int(sched[t])} at {t}, before its user_arrival "
+                    f"{int(self.user_arrival[sched[t]])}"
+                )
+            return
+        order = np.argsort(self.user_arrival, kind="stable")
+        self._user_order = order
+        self._sorted_user_arrival = self.user_arrival[order]
+        w = np.ones(n_users) if self.user_weights is None else np.asarray(self.user_weights, dtype=np.float64)
+        cum = np.cumsum(w[order])
+        n0 = int(np.searchsorted(self._sorted_user_arrival, 0, side="right"))
+        if n0 == 0 or cum[n0 - 1] <= 0:
+            raise ValueError("user_arrival must let at least one user (with a positive user weight) arrive at 0")
+        self._user_cum_weights = cum if self.user_weights is not None else None
 
     @property
     def user_dim(self) -> int:
@@ -163,10 +203,21 @@ class BanditProblem:
         With a ``user_schedule`` they are entries ``start .. start + n - 1`` of it (cyclic; no
         random draw): ``start`` is the decision index for the bandit envs and the session
         count for the session envs. Otherwise they are drawn from ``rng``, by
-        ``user_weights`` when given, else uniformly.
+        ``user_weights`` when given, else uniformly; with a ``user_arrival`` the ``j``-th
+        draw is among the users with ``user_arrival <= start + j`` only.
         """
         if self.user_schedule is not None:
             return self.user_schedule[(start + np.arange(n)) % len(self.user_schedule)]
+        if self._user_order is not None:
+            assert self._sorted_user_arrival is not None
+            arrived = np.searchsorted(self._sorted_user_arrival, start + np.arange(n), side="right")
+            if self._user_cum_weights is None:
+                slots = rng.integers(0, arrived)
+            else:
+                total = self._user_cum_weights[arrived - 1]
+                slots = np.searchsorted(self._user_cum_weights, rng.random(n) * total, side="right")
+                slots = np.minimum(slots, arrived - 1)
+            return self._user_order[slots].astype(np.int64)
         if self._user_cdf is None:
             return rng.integers(self.n_users, size=n).astype(np.int64)
         users = np.searchsorted(self._user_cdf, rng.random(n), side="right")

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from recbandit._validation import check_float, check_int, split_kwargs
-from recbandit.data.synthetic import SyntheticConfig, make_catalogue
+from recbandit.data.synthetic import SyntheticCatalogue, SyntheticConfig, make_catalogue
 from recbandit.encoders.base import Encoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
@@ -88,24 +88,27 @@ def _build_problem(config: SyntheticEnvConfig, encoder_arg: Encoder | str) -> Ba
     item_emb = texts.encode(cat.item_text)
     user_emb = texts.encode(cat.user_text)
     pca = PCAContexts(config.context_dim).fit(item_emb)
-    factors = (cat.user_prefs, cat.item_topics, cat.item_quality)
-    model: LatentFactorUserModel
-    if config.nonlinearity > 0:
-        model = SatiationUserModel(
-            *factors, global_bias=config.base_logit, scale=config.reward_scale, eta=config.nonlinearity
-        )
-    else:
-        model = LatentFactorUserModel(*factors, global_bias=config.base_logit, scale=config.reward_scale)
     return BanditProblem(
-        user_model=model,
+        user_model=synthetic_user_model(config, cat),
         user_contexts=pca.transform(user_emb),
         item_contexts=pca.transform(item_emb),
         k=config.k,
         item_arrival=cat.item_arrival,
         cold_window=config.cold_window,
+        user_arrival=cat.user_arrival,
         name=f"synthetic({encoder.name})",
         contexts_info={"encoder": encoder.name, "spec": spec, "encode": texts.to_dict()},
     )
+
+
+def synthetic_user_model(config: SyntheticEnvConfig, cat: SyntheticCatalogue) -> LatentFactorUserModel:
+    """The ground truth of a catalogue: logistic-bilinear, or satiation when ``nonlinearity`` > 0."""
+    factors = (cat.user_prefs, cat.item_topics, cat.item_quality)
+    if config.nonlinearity > 0:
+        return SatiationUserModel(
+            *factors, global_bias=config.base_logit, scale=config.reward_scale, eta=config.nonlinearity
+        )
+    return LatentFactorUserModel(*factors, global_bias=config.base_logit, scale=config.reward_scale)
 
 
 class SyntheticBanditEnv(BanditEnv):
@@ -152,7 +155,10 @@ class SyntheticBanditEnv(BanditEnv):
     catalogue's ``n_items`` (1000), ``n_users`` (2000), ``n_topics`` (8), ``noise`` (0.1),
     ``topic_concentration``, ``quality_scale``, ``cold_fraction`` (0.2), ``arrival_span``
     (20,000), ``profile_words``, ``preference_concentration``, ``topic_popularity_decay``,
-    ``seed`` (catalogue seed, 0). ``info`` as ``BanditEnv``.
+    ``vocab_shift`` (0.0: share of a cold item's topic words replaced by synonyms no warm
+    item uses), ``new_user_fraction`` (0.0: share of users arriving after decision 0,
+    never drawn before their arrival), ``user_arrival_span`` (20,000), ``seed``
+    (catalogue seed, 0). ``info`` as ``BanditEnv``.
 
     ## Version History
     * v0: initial version.

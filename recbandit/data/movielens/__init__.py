@@ -9,7 +9,8 @@ Both formats become one :class:`~recbandit.data.logged.LoggedData` with
 - **Items**: every movie of ``u.item`` / ``movies.csv``, sorted by id. ``text`` is
   ``"Title (year) — Genre1, Genre2"`` (the title as published, which ends in its year
   where MovieLens knows it), followed by ``" Tags: a, b, c"`` with the item's most
-  frequent tags where ``tags.csv`` exists. ``features`` is the genre multi-hot (float32)
+  frequent tags where ``tags.csv`` exists; with ``overviews=`` a film's TMDb plot overview
+  follows the genres ("Title (year) — genres. Overview"). ``features`` is the genre multi-hot (float32)
   with ``feature_names`` the genre names. ``first_seen`` is the release date where the
   format has one (100K), else the item's first rating, else its first tag, else NaN.
 - Timestamps must be Unix seconds from 1970 to 2100; milliseconds (and finer units) are
@@ -47,6 +48,7 @@ from recbandit.data.movielens._common import (
 )
 from recbandit.data.movielens.csvformat import _load_csv
 from recbandit.data.movielens.ml100k import _load_100k
+from recbandit.data.tmdb import read_movies_metadata
 
 
 def movielens_format(path: str | Path) -> str | None:
@@ -59,7 +61,13 @@ def movielens_format(path: str | Path) -> str | None:
     return None
 
 
-def load_movielens(path: str | Path, rating_threshold: float = 4.0, *, max_tags: int = 5) -> LoggedData:
+def load_movielens(
+    path: str | Path,
+    rating_threshold: float = 4.0,
+    *,
+    max_tags: int = 5,
+    overviews: str | Path | None = None,
+) -> LoggedData:
     """Load a MovieLens folder in the 100K format or the CSV format (detected from its files).
 
     Args:
@@ -70,6 +78,11 @@ def load_movielens(path: str | Path, rating_threshold: float = 4.0, *, max_tags:
             binary reward is asked for (``LoggedData.binary_reward``).
         max_tags: how many of an item's most frequent tags go into its text (CSV format
             with ``tags.csv``); 0 leaves tags out.
+        overviews: TMDb metadata ("The Movies Dataset": ``movies_metadata.csv``, a prefix
+            of it, or their folder, see ``recbandit.data.tmdb``): a film with an overview
+            gets the text ``"Title (year) — genres. Overview"``. 100K films are joined by
+            title and year, the CSV format through ``links.csv`` (the dataset's, else the
+            one beside the metadata). ``meta["overviews"]`` has the match counts.
 
     Returns:
         The log, see the module docstring.
@@ -83,10 +96,11 @@ def load_movielens(path: str | Path, rating_threshold: float = 4.0, *, max_tags:
     if not folder.is_dir():
         raise DataError(folder, "not a folder (expected a MovieLens dataset folder)")
     fmt = movielens_format(folder)
+    films = read_movies_metadata(overviews) if overviews is not None and fmt is not None else None
     if fmt == "100k":
-        return _load_100k(folder, rating_threshold)
+        return _load_100k(folder, rating_threshold, films)
     if fmt == "csv":
-        return _load_csv(folder, rating_threshold, max_tags)
+        return _load_csv(folder, rating_threshold, max_tags, films)
     raise DataError(
         folder,
         "not a MovieLens folder: the 100K format needs u.data, u.item and u.user; the CSV format "

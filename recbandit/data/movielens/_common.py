@@ -5,10 +5,12 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from recbandit.data.logged import DataError, Interactions
+from recbandit.data.tmdb import TmdbFilms
 
 #: The 19 genres of ml-100k, in the order of the flags in ``u.item`` (``u.genre``).
 GENRES_100K = (
@@ -76,9 +78,34 @@ def _not_half_star(rating: np.ndarray) -> Callable[[int], str]:
     return lambda r: f"rating {rating[r]:g} is not a whole or half star (0.5, 1.0, ..., 5.0)"
 
 
-def _item_text(title: str, genres: Sequence[str], tags: Sequence[str] = ()) -> str:
+def _item_text(title: str, genres: Sequence[str], tags: Sequence[str] = (), overview: str = "") -> str:
     text = title if not genres else f"{title} — {', '.join(genres)}"
+    if overview:
+        text = f"{text}. {overview}"
     return text if not tags else f"{text} Tags: {', '.join(tags)}"
+
+
+def _overviews(
+    films: TmdbFilms, join: str, rows: np.ndarray, counts: dict[str, Any]
+) -> tuple[list[str], dict[str, Any]]:
+    """Each item's overview ("" for none) from its matched TMDb row (-1: none), and ``meta["overviews"]``."""
+    texts = [films.overview[r] if r >= 0 else "" for r in rows.tolist()]
+    with_overview = sum(1 for t in texts if t)
+    matched = int((rows >= 0).sum())
+    return texts, {
+        "overviews": {
+            "source": films.path,
+            "join": join,
+            "films_read": len(films),
+            "malformed_records": len(films.malformed),
+            "malformed_lines": [line for line, _ in films.malformed[:10]],
+            "items": len(texts),
+            **counts,
+            "matched": matched,
+            "with_overview": with_overview,
+            "matched_without_overview": matched - with_overview,
+        }
+    }
 
 
 def _sorted_interactions(cols: dict[str, np.ndarray]) -> Interactions:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,11 +37,13 @@ from recbandit.data.movielens._common import (
     _item_text,
     _not_a_number,
     _not_half_star,
+    _overviews,
     _sorted_interactions,
 )
+from recbandit.data.tmdb import TmdbFilms, join_links, read_links
 
 
-def _load_csv(folder: Path, rating_threshold: float, max_tags: int) -> LoggedData:
+def _load_csv(folder: Path, rating_threshold: float, max_tags: int, films: TmdbFilms | None = None) -> LoggedData:
     item_ids, titles, item_genres, movie_rows = _read_movies_csv(folder / "movies.csv")
     rows = {"movies.csv": movie_rows}
 
@@ -84,13 +87,20 @@ def _load_csv(folder: Path, rating_threshold: float, max_tags: int) -> LoggedDat
         tags = top
     if (folder / "links.csv").is_file():
         rows["links.csv"] = _read_links_csv(folder / "links.csv", item_ids)
+    overviews: list[str] | None = None
+    overview_meta: dict[str, Any] = {}
+    if films is not None:
+        overviews, overview_meta = _overviews(films, "links", *_join_links(folder, item_ids, films))
 
     vocab = sorted({g for gs in item_genres for g in gs})
     col = {g: i for i, g in enumerate(vocab)}
     feats = np.zeros((len(item_ids), len(vocab)), dtype=np.float32)
     for i, gs in enumerate(item_genres):
         feats[i, [col[g] for g in gs]] = 1.0
-    texts = [_item_text(t, gs, tg) for t, gs, tg in zip(titles, item_genres, tags, strict=True)]
+    texts = [
+        _item_text(t, gs, tg, overviews[i] if overviews else "")
+        for i, (t, gs, tg) in enumerate(zip(titles, item_genres, tags, strict=True))
+    ]
     return LoggedData(
         name=_dataset_name(folder),
         source=str(folder),
@@ -104,6 +114,7 @@ def _load_csv(folder: Path, rating_threshold: float, max_tags: int) -> LoggedDat
             "rows": rows,
             "line_endings": line_ending(path),
             **meta_extra,
+            **overview_meta,
         },
     )
 
@@ -245,3 +256,15 @@ def _read_links_csv(path: Path, item_ids: np.ndarray) -> int:
     index_of(movie, item_ids, checks, "movieId", "movies.csv")
     checks.raise_first()
     return len(df)
+
+
+def _join_links(folder: Path, item_ids: np.ndarray, films: TmdbFilms) -> tuple[np.ndarray, dict[str, Any]]:
+    """Match the items to TMDb rows through the dataset's links.csv, else the one beside the metadata."""
+    for path in (folder / "links.csv", Path(films.path).parent / "links.csv"):
+        if path.is_file():
+            rows, counts = join_links(item_ids, read_links(path), films)
+            return rows, {**counts, "links": str(path)}
+    raise DataError(
+        folder / "links.csv",
+        f"overviews need links.csv (movieId,imdbId,tmdbId) to join the films: none here nor beside {films.path}",
+    )

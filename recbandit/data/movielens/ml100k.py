@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -27,11 +28,13 @@ from recbandit.data.movielens._common import (
     _first_seen,
     _int_field,
     _item_text,
+    _overviews,
     _sorted_interactions,
 )
+from recbandit.data.tmdb import TmdbFilms, join_titles
 
 
-def _load_100k(folder: Path, rating_threshold: float) -> LoggedData:
+def _load_100k(folder: Path, rating_threshold: float, films: TmdbFilms | None = None) -> LoggedData:
     genres = _read_u_genre(folder / "u.genre") if (folder / "u.genre").is_file() else list(GENRES_100K)
     occupations = _read_u_occupation(folder / "u.occupation") if (folder / "u.occupation").is_file() else None
     item_ids, titles, released, flags, item_encoding = _read_u_item(folder / "u.item", genres)
@@ -57,10 +60,14 @@ def _load_100k(folder: Path, rating_threshold: float) -> LoggedData:
     first_seen = _first_seen(len(item_ids), inter)
     first_seen = np.where(np.isnan(released), first_seen, released)
 
+    overviews: list[str] | None = None
+    overview_meta: dict[str, Any] = {}
+    if films is not None:
+        overviews, overview_meta = _overviews(films, "title+year", *join_titles(titles, films))
     texts = []
-    for title, row in zip(titles, flags, strict=True):
+    for i, (title, row) in enumerate(zip(titles, flags, strict=True)):
         names = [g for g, f in zip(genres, row, strict=True) if f and g != "unknown"]
-        texts.append(_item_text(title, names))
+        texts.append(_item_text(title, names, overview=overviews[i] if overviews else ""))
     occ_vocab = list(occupations) if occupations is not None else sorted(set(occs))
     gender_vocab = ["F", "M"]
     feats = np.zeros((len(user_ids), 1 + len(gender_vocab) + len(occ_vocab)), dtype=np.float32)
@@ -92,6 +99,7 @@ def _load_100k(folder: Path, rating_threshold: float) -> LoggedData:
             "format": "movielens-100k",
             "rows": {"u.data": len(df), "u.item": len(item_ids), "u.user": len(user_ids)},
             "encoding": {"u.item": item_encoding},
+            **overview_meta,
         },
     )
 
