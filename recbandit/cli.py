@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     label=label if not params else label + "".join(f":{k}={v}" for k, v in sorted(params.items())),
                 )
             )
+    _print_fidelity(specs[0])
     records = run_sweep(specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs)
     if not args.no_table:
         print(summary_table(records))
@@ -83,6 +84,21 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"plot: {path}")
     print(f"results: {Path(args.out).resolve()} ({len(records)} runs)")
     return 0
+
+
+def _print_fidelity(spec: Any) -> None:
+    """Before the runs of a logged-data env: one line on how faithful its user model is.
+
+    The env is built here (its problem is cached per process, so the sweep's own build
+    reuses it); the full report goes into every result record (``fit_report``).
+    """
+    from recbandit.envs import make_env
+    from recbandit.envs.fidelity import summary_line
+    from recbandit.evaluation.runner import EnvFacts
+
+    report = EnvFacts.of(make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)).fit_report
+    if report is not None:
+        print(summary_line(report), flush=True)
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -98,9 +98,15 @@ def test_run_end_to_end_through_the_cli(plain: Path, tmp_path: Path, capsys: pyt
     assert main(argv) == 0
     text = capsys.readouterr().out
     assert "linucb-shared" in text and "random" in text
+    # The fidelity line comes before the runs' table, and names the log.
+    first = text.splitlines()[0]
+    assert first.startswith("fidelity of plain/my-music's truth") and "vs popularity" in first
     records = [json.loads(p.read_text()) for p in out.rglob("*.json") if p.name != "sweep.json"]
     records = [r for r in records if "cumulative_regret" in r]
     assert len(records) == 4 and all(r["env"] == ENV for r in records)
+    # The full report is in every record, the same one the line summarises.
+    assert all(r["fit_report"]["model"]["auc"] == records[0]["fit_report"]["model"]["auc"] for r in records)
+    assert f"AUC {records[0]['fit_report']['model']['auc']:.3f}" in first
 
 
 def test_data_fit_prints_the_table(plain: Path, capsys: pytest.CaptureFixture) -> None:
