@@ -192,9 +192,12 @@ def test_actions_do_not_depend_on_the_propensity_setting(name: str) -> None:
     np.testing.assert_array_equal(actions(0), actions(2 * EVALS))
 
 
-def test_propensity_samples_must_allow_a_panel() -> None:
-    with pytest.raises(ValueError, match=r"^propensity_samples must be 0 \(no propensities\) or an integer >= 17"):
-        make_agent("ts", propensity_samples=5)
+def test_propensity_samples_must_allow_the_first_pass() -> None:
+    with pytest.raises(ValueError, match=r"^propensity_samples must be 0 \(no propensities\) or an integer >= 65"):
+        make_agent("ts", propensity_samples=20)  # the former default, now too small a budget
+    with pytest.raises(ValueError, match=r"^propensity_samples must be 0 .* >= 65 .*got 64$"):
+        make_agent("lints-disjoint", propensity_samples=64)
+    assert make_agent("lints-shared", propensity_samples=20).config.propensity_samples == 20  # a cap on draws
 
 
 # --------------------------------------------------------------------------- OPE on a TS log
