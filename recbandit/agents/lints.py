@@ -45,9 +45,9 @@ class DisjointLinTSConfig(LinTSConfig):
 
     Attributes:
         v: posterior scale.
-        propensity_samples: the most evaluations of the propensity integral per decision
-            (``recbandit.agents._propensity``; 17 per quadrature panel, so >= 17); 0: no
-            propensity (NaN).
+        propensity_samples: the most evaluations of the propensity integrand per decision
+            (``recbandit.agents._propensity``: a first pass of 17 or 65, then 17 per refined
+            panel), at least 65; 0: no propensity (NaN).
     """
 
     propensity_samples: int = PROPENSITY_EVALS
@@ -67,14 +67,15 @@ class LinTS(LinearAgent):
     the choice probability has no one-dimensional form. It is estimated by geometric
     resampling (Neu and Bartók, ALT 2013): further draws until the chosen candidate wins
     again, N of them, and ``1 / N`` is logged. ``E[N] = 1 / p`` exactly, so IPS weights
-    on the log are unbiased up to the cap M = ``propensity_samples``, which scales an
-    action's expected weight by ``1 - (1 - p)^M`` (below ``1 - e^-10`` for every choice
-    with ``p >= 10 / M``, ``1e-4`` at the default M = 100,000). A decision costs
-    ``1 / p`` further draws on average, at most K (candidates) over the decisions, in
-    chunks of 8, 16, 32, ... draws. The price of unbiasedness is variance: ``N`` is
-    noisier than ``1 / p`` (``Var N = (1 - p) / p^2``), about doubling the second moment
-    of an IPS weight. These draws come from a generator of their own (spawned from the
-    agent's seed), so the actions of a seed do not depend on them.
+    on the log are unbiased up to the cap M = ``propensity_samples``: it scales an
+    action's expected weight by ``1 - (1 - p)^M``, a bias below ``e^-10 = 4.5e-5`` for
+    every choice with ``p >= 10 / M`` (``1e-4`` at the default M = 100,000); choices rarer
+    than ``1 / M`` are under-weighted. A decision costs ``1 / p`` further draws on average
+    (at most M), K (candidates) at most averaged over decisions, drawn in chunks of 8, 16,
+    32, ... (up to twice the draws needed). The price of unbiasedness is variance: ``N``
+    is noisier than ``1 / p`` (``E[N^2] = (2 - p) / p^2``), which about doubles the second
+    moment of an IPS weight. These draws come from a generator of their own (spawned from
+    the agent's seed), so the actions of a seed do not depend on them.
 
     Paper: S. Agrawal and N. Goyal, "Thompson Sampling for Contextual Bandits with Linear
     Payoffs", ICML 2013.
@@ -109,8 +110,10 @@ class LinTS(LinearAgent):
             return Decision(actions, np.full(b, np.nan))
 
         def draw(rows: np.ndarray, m: int) -> np.ndarray:
-            z = self._resample_rng.standard_normal((m, len(rows), p))
-            return mean[rows] + v * np.einsum("bkp,mbp->mbk", xl[rows], z)
+            z = self._resample_rng.standard_normal((len(rows), p, m))
+            if len(rows) < b:
+                return (mean[rows, :, None] + v * (xl[rows] @ z)).transpose(2, 0, 1)
+            return (mean[:, :, None] + v * (xl @ z)).transpose(2, 0, 1)
 
         return Decision(actions, geometric_resampling(draw, actions, k, cap))
 
@@ -124,7 +127,8 @@ class DisjointLinTS(LinearAgent):
     propensity of the chosen candidate is the one-dimensional integral of its normal
     density times the other candidates' normal CDFs, computed by adaptive quadrature to a
     relative error of about 1e-5 (``gaussian_choice_probability``; rare choices included),
-    so IPS on the log is unbiased. No random draws are spent on it.
+    so IPS on the log is unbiased up to that error. No random draws are spent on it, so
+    the actions of a seed do not depend on it.
 
     Paper: S. Agrawal and N. Goyal, ICML 2013.
     """

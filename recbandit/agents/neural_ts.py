@@ -18,9 +18,9 @@ class NeuralTSConfig(NeuralGradientConfig):
     Attributes:
         nu: posterior standard deviation scale (0.03: on Synthetic-v0 it trims the seed-to-seed
             spread of 0.01 at no cost in mean regret; 0.1 explores too much there).
-        propensity_samples: the most evaluations of the propensity integral per decision
-            (``recbandit.agents._propensity``; 17 per quadrature panel, so >= 17); 0: no
-            propensity (NaN).
+        propensity_samples: the most evaluations of the propensity integrand per decision
+            (``recbandit.agents._propensity``: a first pass of 17 or 65, then 17 per refined
+            panel), at least 65; 0: no propensity (NaN).
     """
 
     nu: float = 0.03
@@ -38,8 +38,9 @@ class NeuralTS(NeuralGradientAgent):
     independently, as in the paper's Algorithm 1. So the propensity of the chosen candidate
     is the one-dimensional integral of its normal density times the other candidates'
     normal CDFs, computed by adaptive quadrature to a relative error of about 1e-5
-    (``gaussian_choice_probability``; rare choices included), so IPS on the log is unbiased.
-    No random draws are spent on it.
+    (``gaussian_choice_probability``; rare choices included), so IPS on the log is unbiased
+    up to that error. No random draws are spent on it, so the actions of a seed do not
+    depend on it.
 
     Paper: W. Zhang, D. Zhou, L. Li and Q. Gu, "Neural Thompson Sampling", ICLR 2021.
     """

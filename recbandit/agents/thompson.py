@@ -18,9 +18,9 @@ class BernoulliTSConfig(AgentConfig):
 
     Attributes:
         alpha, beta: Beta prior.
-        propensity_samples: the most evaluations of the propensity integral per decision
-            (``recbandit.agents._propensity``; 17 per quadrature panel, so >= 17), or 0: no
-            propensity (NaN).
+        propensity_samples: the most evaluations of the propensity integrand per decision
+            (``recbandit.agents._propensity``: a first pass of 17 or 65, then 17 per refined
+            panel), at least 65; 0: no propensity (NaN).
     """
 
     alpha: float = 1.0
@@ -40,8 +40,8 @@ class BernoulliTS(Agent):
     0/1 rewards). The propensity of the chosen item, ``P(its draw is the largest)``, is the
     integral of its Beta density times the other candidates' Beta CDFs, computed by
     adaptive quadrature to a relative error of about 1e-5 (``beta_choice_probability``;
-    rare choices included), so IPS on the log is unbiased; no random draws are spent on
-    it, so the actions of a seed do not depend on it. ``propensity_samples = 0`` skips it
+    rare choices included), so IPS on the log is unbiased up to that error; no random
+    draws are spent on it, so the actions of a seed do not depend on it. ``propensity_samples = 0`` skips it
     (NaN).
 
     Paper: W. R. Thompson, Biometrika 25, 1933; O. Chapelle and L. Li, "An Empirical
