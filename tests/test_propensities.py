@@ -142,9 +142,9 @@ def test_ts_logs_the_exact_propensity_of_a_rare_choice() -> None:
     agent.stats.add(np.repeat([0, 1], 100), np.r_[np.arange(100) < 50, np.arange(100) < 28].astype(float))
     truth = _beta_k2(51, 51, 29, 73)  # P(item 1 wins) = 7.2e-4
     assert 1e-4 < truth < 1e-3
-    d = agent.act({"item_ids": np.tile([0, 1], (50_000, 1))})
+    d = agent.act({"item_ids": np.tile([0, 1], (30_000, 1))})
     rare = d.actions == 1
-    assert rare.sum() >= 10
+    assert rare.sum() >= 5
     np.testing.assert_allclose(d.propensities[rare], truth, rtol=TOL)  # (1 + wins) / 21 logged >= 0.048
     np.testing.assert_allclose(d.propensities[~rare], 1.0 - truth, rtol=TOL)
 
@@ -183,7 +183,10 @@ def test_geometric_resampling_caps_the_draws() -> None:
 @pytest.mark.parametrize("name", ["ts", "lints-shared", "lints-disjoint", "neural-ts"])
 def test_actions_do_not_depend_on_the_propensity_setting(name: str) -> None:
     env = make_env("recbandit/Synthetic-v0", batch_size=8, n_items=60, n_users=40)
-    extra = {"hidden": 8, "train_every": 16, "train_steps": 2, "device": "cpu"} if name == "neural-ts" else {}
+    extra: dict[str, Any] = {
+        "neural-ts": {"hidden": 8, "train_every": 16, "train_steps": 2, "device": "cpu"},
+        "lints-shared": {"features": "item"},  # p = 13 rather than 169: the same code, faster
+    }.get(name, {})
 
     def actions(samples: int) -> np.ndarray:
         _, log = run(env, make_agent(name, propensity_samples=samples, **extra), 96, seed=3)
