@@ -271,7 +271,10 @@ class NeuralAgent(Agent):
 def mc_propensity(scores: np.ndarray, actions: np.ndarray) -> np.ndarray:
     """``(1 + wins) / (1 + M)``: how often M further score draws float64[M, B, K] pick ``actions`` int64[B].
 
-    NaN when M = 0 (no estimate asked for); never 0 otherwise (``recbandit.agents.thompson``).
+    NaN when M = 0 (no estimate asked for); never 0 otherwise. Biased for OPE: never below
+    ``1 / (1 + M)``, so a rare choice is overstated and its IPS weight shrunk. The TS agents
+    with a closed form or an unbiased estimator use ``recbandit.agents._propensity``
+    instead; ``neural-linear`` still uses this one.
     """
     m = scores.shape[0]
     if m == 0:
