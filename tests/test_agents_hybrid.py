@@ -12,7 +12,7 @@ import pytest
 
 from recbandit.agents import make_agent
 from recbandit.agents._linear import LinearAgent
-from recbandit.agents.base import Decision, Obs
+from recbandit.agents.base import Obs
 from recbandit.agents.lints import LinTS
 
 DU, DI = 4, 3
@@ -189,24 +189,9 @@ def test_a_warm_items_id_part_learns_what_its_text_cannot_say(name: str, params:
         assert (gap > 0.3).all() and abs(gap.mean() - 0.6) < 0.15
 
 
-class _LinTSWithIds(LinTS):
-    """LinTS whose act draws through ``LinearAgent.shared_posterior`` (the lines proposed for lints.py)."""
-
-    hybrid_capable = True
-
-    def act(self, obs: Obs) -> Decision:
-        mean, root, item_sd = self.shared_posterior(obs)
-        b, p = root.shape[0], root.shape[2]
-        noise = np.einsum("bkp,bp->bk", root, self.rng.standard_normal((b, p)))
-        if item_sd is not None:
-            noise += item_sd * self.rng.standard_normal(mean.shape)
-        actions = (mean + self.config.v * noise).argmax(axis=1)
-        return Decision(actions, np.full(b, np.nan))
-
-
 def test_shared_posterior_draws_match_the_hybrid_mean_and_variance() -> None:
     rng = np.random.default_rng(3)
-    agent = _LinTSWithIds(seed=0, item_id_features=True)
+    agent = LinTS(seed=0, item_id_features=True)
     for _ in range(30):
         obs = _obs(rng, 8, 5, 12)
         agent.update(obs, agent.act(obs).actions, rng.random(8))
@@ -255,3 +240,30 @@ def test_per_id_parts_beat_text_alone_when_items_differ_beyond_their_text(
     # up to T = 20,000 (1003 vs 1424 with ids and 2168 hybrid): per-id terms need impressions
     assert (quality_regret[name] < quality_regret["random"]).all()
     assert (quality_regret[name] < quality_regret["linucb-shared"]).all()
+
+
+def test_lints_shared_with_item_ids_logs_unbiased_inverse_propensities() -> None:
+    # lints-shared draws hybrid scores jointly (shared root + per-item part): its geometric
+    # resampling must use the same law as its choice, so the mean of 1/p-hat over many
+    # draws of one decision matches 1/p from a large Monte Carlo of the same posterior.
+    rng = np.random.default_rng(5)
+    agent = LinTS(seed=1, item_id_features=True)
+    for _ in range(40):
+        obs = _obs(rng, 8, 5, 12)
+        agent.update(obs, agent.act(obs).actions, rng.random(8))
+    probe = _obs(rng, 1, 5, 14)
+    mean, root, item_sd = agent.shared_posterior(probe)
+    assert item_sd is not None
+    n = 200_000
+    v = agent.config.v
+    draws = mean + v * (np.einsum("bkp,nbp->nbk", root, rng.standard_normal((n, 1, root.shape[2])))
+                        + item_sd * rng.standard_normal((n, 1, 5)))  # fmt: skip
+    p_true = np.bincount(draws.argmax(axis=2)[:, 0], minlength=5) / n
+    inv = {a: [] for a in range(5)}
+    for _ in range(3000):
+        d = agent.act(probe)
+        inv[int(d.actions[0])].append(1.0 / d.propensities[0])
+    for a, values in inv.items():
+        if len(values) > 200:
+            se = np.std(values) / np.sqrt(len(values))
+            assert abs(np.mean(values) - 1 / p_true[a]) < 4 * se + 0.02 / p_true[a], (a, np.mean(values), 1 / p_true[a])

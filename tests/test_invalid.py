@@ -175,7 +175,6 @@ INVALID_AGENT_PARAMS = [
         {"item_id_features": True},
         r"^item_id_features applies to shared models; 'linucb-disjoint' learns per item id$",
     ),
-    ("lints-shared", {"item_id_features": True}, r"^item_id_features is not supported by 'lints-shared'$"),
     ("ucb1", {"c": -1.0}, r"^c must be a finite number >= 0\.0, got -1\.0$"),
     ("ts", {"alpha": 0}, r"^alpha must be a finite number > 0\.0, got 0$"),
     ("ts", {"beta": -2}, r"^beta must be a finite number > 0\.0, got -2$"),

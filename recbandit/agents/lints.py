@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbandit._validation import check_float, check_int
-from recbandit.agents._linear import LinearAgent, LinearConfig, SharedRidge
+from recbandit.agents._linear import LinearAgent, LinearConfig
 from recbandit.agents._propensity import (
     PROPENSITY_EVALS,
     check_evals,
@@ -87,35 +87,39 @@ class LinTS(LinearAgent):
     Config = LinTSConfig
     config: LinTSConfig
 
+    hybrid_capable = True
+
     def _reset(self) -> None:
         super()._reset()
-        self._chol: tuple[int, np.ndarray] | None = None
         self._resample_rng = self.rng.spawn(1)[0]
 
-    def _factor(self, model: SharedRidge) -> np.ndarray:
-        if self._chol is None or self._chol[0] != model.version:
-            self._chol = (model.version, np.linalg.cholesky(model.A_inv))
-        return self._chol[1]
-
     def act(self, obs: Obs) -> Decision:
-        """One posterior draw per user; argmax over its candidates."""
-        x, model = self.shared_scores(obs)
-        # Scores under theta + v L z are x^T theta + v (x^T L) z: factor x^T L once per batch,
-        # then every draw (the choice and the resampled ones) costs K * p per user.
-        xl = x @ self._factor(model)
-        mean = x @ model.theta
-        b, k, p = x.shape
+        """One posterior draw per user; argmax over its candidates.
+
+        With ``item_id_features`` the draw is the hybrid model's exact joint draw: the shared
+        part through its Cholesky root, plus an independent per-item part (``shared_posterior``).
+        """
+        # Scores under theta + v L z are x^T theta + v (x^T L) z: the root x^T L is formed once
+        # per batch, then every draw (the choice and the resampled ones) costs K * p per user.
+        mean, root, item_sd = self.shared_posterior(obs)
+        b, k, p = root.shape
         v = self.config.v
-        actions = (mean + v * np.einsum("bkp,bp->bk", xl, self.rng.standard_normal((b, p)))).argmax(axis=1)
+        noise = np.einsum("bkp,bp->bk", root, self.rng.standard_normal((b, p)))
+        if item_sd is not None:
+            noise += item_sd * self.rng.standard_normal(mean.shape)
+        actions = (mean + v * noise).argmax(axis=1)
         cap = self.config.propensity_samples
         if cap == 0:
             return Decision(actions, np.full(b, np.nan))
 
         def draw(rows: np.ndarray, m: int) -> np.ndarray:
+            part = slice(None) if len(rows) == b else rows
             z = self._resample_rng.standard_normal((len(rows), p, m))
-            if len(rows) < b:
-                return (mean[rows, :, None] + v * (xl[rows] @ z)).transpose(2, 0, 1)
-            return (mean[:, :, None] + v * (xl @ z)).transpose(2, 0, 1)
+            scores = mean[part][:, :, None] + v * (root[part] @ z)
+            if item_sd is not None:
+                eps = self._resample_rng.standard_normal((len(rows), k, m))
+                scores = scores + v * item_sd[part][:, :, None] * eps
+            return scores.transpose(2, 0, 1)
 
         return Decision(actions, geometric_resampling(draw, actions, k, cap))
 
