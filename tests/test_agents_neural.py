@@ -105,7 +105,13 @@ def test_propensities_estimate_the_choice_probability(name: str) -> None:
     assert freq.max() < 0.9, "no context with an uncertain choice: the test would not test anything"
     for a in range(3):
         if freq[a] > 0.05:
-            assert abs(d.propensities[d.actions == a].mean() - freq[a]) < 0.04
+            chosen = d.propensities[d.actions == a]
+            if name == "neural-ts":  # exact (quadrature): every draw logs p itself
+                assert abs(chosen.mean() - freq[a]) < 0.04
+            else:  # geometric resampling logs 1 / N with E[N] = 1 / p: unbiased IPS weights
+                n = len(chosen)
+                se = np.sqrt((1 - freq[a]) / freq[a] ** 2 / n)
+                assert abs((1 / chosen).mean() - 1 / freq[a]) < 4 * se + 0.05 / freq[a]
 
 
 def test_ensemble_propensity_is_the_share_of_members_that_agree() -> None:
@@ -146,7 +152,9 @@ def test_neural_linear_posterior_is_the_bayesian_regression_on_the_buffer() -> N
     phi = np.c_[agent.net.embed(x), np.ones(len(x))]
     precision = 0.5 * np.eye(phi.shape[1]) + phi.T @ phi
     mu, chol, a_n, b_n = agent.posterior()
-    np.testing.assert_allclose(chol @ chol.T, np.linalg.inv(precision), rtol=1e-6, atol=1e-8)
+    # atol 1e-7: dead ReLU units leave phi nearly collinear, and A^-1 after Woodbury updates
+    # then differs from a fresh inverse by ~1e-8 in its smallest entries.
+    np.testing.assert_allclose(chol @ chol.T, np.linalg.inv(precision), rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(mu, np.linalg.solve(precision, phi.T @ r), rtol=1e-6, atol=1e-8)
     assert a_n == pytest.approx(agent.config.a0 + 25)
     assert b_n == pytest.approx(agent.config.b0 + 0.5 * (r @ r - mu @ precision @ mu), rel=1e-6)

@@ -266,18 +266,3 @@ class NeuralAgent(Agent):
             self.last_loss = self.net.train(*self.buffer.rows(), due * cfg.train_steps, cfg.batch_size, self.rng)
             self.retrainings += 1
             self._retrained()
-
-
-def mc_propensity(scores: np.ndarray, actions: np.ndarray) -> np.ndarray:
-    """``(1 + wins) / (1 + M)``: how often M further score draws float64[M, B, K] pick ``actions`` int64[B].
-
-    NaN when M = 0 (no estimate asked for); never 0 otherwise. Biased for OPE: never below
-    ``1 / (1 + M)``, so a rare choice is overstated and its IPS weight shrunk. The TS agents
-    with a closed form or an unbiased estimator use ``recbandit.agents._propensity``
-    instead; ``neural-linear`` still uses this one.
-    """
-    m = scores.shape[0]
-    if m == 0:
-        return np.full(len(actions), np.nan)
-    wins = (scores.argmax(axis=2) == actions).sum(axis=0)
-    return (1.0 + wins) / (1.0 + m)

@@ -461,6 +461,12 @@ def beta_choice_probability(alpha: np.ndarray, beta: np.ndarray, actions: np.nda
     return np.clip(out, _TINY, 1.0)
 
 
+#: Default cap on the further posterior draws of a geometric-resampling propensity
+#: (``lints-shared``, ``neural-linear``): the bias is below ``e^-10`` for every choice with
+#: probability at least ``10 / RESAMPLING_CAP``.
+RESAMPLING_CAP = 100_000
+
+
 def geometric_resampling(
     draw: Callable[[np.ndarray, int], np.ndarray], actions: np.ndarray, k: int, cap: int, max_floats: int = 1 << 20
 ) -> np.ndarray:

@@ -10,14 +10,12 @@ from recbandit._validation import check_float, check_int
 from recbandit.agents._linear import LinearAgent, LinearConfig
 from recbandit.agents._propensity import (
     PROPENSITY_EVALS,
+    RESAMPLING_CAP,
     check_evals,
     gaussian_choice_probability,
     geometric_resampling,
 )
 from recbandit.agents.base import Decision, Obs
-
-#: Default cap on the further posterior draws of ``lints-shared``'s propensity estimate.
-RESAMPLING_CAP = 100_000
 
 
 @dataclass(frozen=True)

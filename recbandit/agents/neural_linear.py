@@ -8,7 +8,8 @@ import numpy as np
 
 from recbandit._validation import check_float, check_int
 from recbandit.agents._linear import SharedRidge
-from recbandit.agents._neural import NeuralAgent, NeuralConfig, mc_propensity
+from recbandit.agents._neural import NeuralAgent, NeuralConfig
+from recbandit.agents._propensity import RESAMPLING_CAP, geometric_resampling
 from recbandit.agents.base import Decision, Obs
 
 
@@ -20,13 +21,14 @@ class NeuralLinearConfig(NeuralConfig):
         ridge: prior precision lambda of the last-layer weights (``beta ~ N(0, sigma^2 / lambda I)``).
         a0: shape of the inverse-gamma prior of the noise variance sigma^2.
         b0: scale of that prior (prior mean ``b0 / (a0 - 1)``).
-        propensity_samples: further posterior draws M for the propensity estimate (0: NaN).
+        propensity_samples: the most further posterior draws per decision for the propensity
+            (geometric resampling, as ``LinTS``); 0: no propensity (NaN).
     """
 
     ridge: float = 1.0
     a0: float = 3.0
     b0: float = 0.3
-    propensity_samples: int = 20
+    propensity_samples: int = RESAMPLING_CAP
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -48,9 +50,13 @@ class NeuralLinear(NeuralAgent):
     exactly with each new batch (Sherman–Morrison / Woodbury, ``SharedRidge``) in
     between. Each user gets one posterior draw ``sigma^2 ~ IG(a_n, b_n)``,
     ``beta ~ N(mu_n, sigma^2 Lambda_n^-1)`` (Cholesky, as ``LinTS``) and the argmax of
-    ``phi(x)^T beta`` over its candidates. The propensity of
-    the choice is estimated from ``propensity_samples`` further draws M as
-    ``(1 + wins) / (1 + M)``.
+    ``phi(x)^T beta`` over its candidates. One draw per user makes the candidates' scores
+    jointly distributed, so the choice's propensity is estimated as ``LinTS``'s is: by
+    geometric resampling (Neu and Bartók, ALT 2013), further draws (sigma^2 and beta) until
+    the chosen candidate wins again, N of them, ``1 / N`` logged; ``E[N] = 1 / p``, so IPS
+    weights are unbiased up to the cap ``propensity_samples``. The further draws come from
+    a generator of their own (spawned from the agent's seed), so they do not change the
+    actions of a seed.
 
     Paper: C. Riquelme, G. Tucker and J. Snoek, "Deep Bayesian Bandits Showdown: An
     Empirical Comparison of Bayesian Deep Networks for Thompson Sampling", ICLR 2018.
@@ -61,6 +67,10 @@ class NeuralLinear(NeuralAgent):
     family = "neural"
     Config = NeuralLinearConfig
     config: NeuralLinearConfig
+
+    def _reset(self) -> None:
+        super()._reset()
+        self._resample_rng = self.rng.spawn(1)[0]
 
     def _build(self, p: int) -> None:
         self._refit()
@@ -93,11 +103,14 @@ class NeuralLinear(NeuralAgent):
         _, chol, a_n, b_n = self._cache
         return head.theta, chol, a_n, b_n
 
-    def _draws(self, mean: np.ndarray, xl: np.ndarray, a_n: float, b_n: float, m: int) -> np.ndarray:
-        """float64[m, B, K] scores under m posterior draws per user."""
+    @staticmethod
+    def _draws(
+        rng: np.random.Generator, mean: np.ndarray, xl: np.ndarray, a_n: float, b_n: float, m: int
+    ) -> np.ndarray:
+        """float64[m, B, K] scores under m posterior draws per user, from ``rng``."""
         b, _, d = xl.shape
-        sigma = np.sqrt(b_n / self.rng.gamma(a_n, size=(m, b)))
-        z = self.rng.standard_normal((m, b, d))
+        sigma = np.sqrt(b_n / rng.gamma(a_n, size=(m, b)))
+        z = rng.standard_normal((m, b, d))
         return mean + sigma[:, :, None] * np.einsum("bkd,mbd->mbk", xl, z)
 
     def _act(self, obs: Obs) -> Decision:
@@ -107,9 +120,15 @@ class NeuralLinear(NeuralAgent):
         phi = self._phi(x.reshape(b * k, p)).reshape(b, k, -1)
         mu, chol, a_n, b_n = self.posterior()
         mean, xl = phi @ mu, phi @ chol
-        actions = self._draws(mean, xl, a_n, b_n, 1)[0].argmax(axis=1)
-        further = self._draws(mean, xl, a_n, b_n, self.config.propensity_samples)
-        return Decision(actions, mc_propensity(further, actions))
+        actions = self._draws(self.rng, mean, xl, a_n, b_n, 1)[0].argmax(axis=1)
+        cap = self.config.propensity_samples
+        if cap == 0:
+            return Decision(actions, np.full(b, np.nan))
+
+        def draw(rows: np.ndarray, m: int) -> np.ndarray:
+            return self._draws(self._resample_rng, mean[rows], xl[rows], a_n, b_n, m)
+
+        return Decision(actions, geometric_resampling(draw, actions, k, cap))
 
     def _extra_bytes(self) -> int:
         d = self.head.p
