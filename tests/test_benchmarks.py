@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,3 +45,46 @@ def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
     assert "| ppo | 1 | 3,200 | 1 seed (no interval) |" in proc.stdout
     assert (out / "summary.md").stat().st_size > 0 and (out / "session_curves.png").stat().st_size > 5000
     assert len(list(out.glob("session__*.json"))) == 5  # random, linucb, dqn, ppo, a2c
+
+
+def test_fidelity_benchmark_runs_quick(tmp_path: Path) -> None:
+    """Both faithfulness checks end to end on a tiny known world (and OBD when the sample is there)."""
+    from _data import SHARED
+
+    out = tmp_path / "fidelity"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,  # the quick logs go to ./runs
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads((out / "summary.json").read_text())
+    policies = record["known_world"]["policies"]
+    assert set(policies) == {"uniform", "skewed"}
+    for entry in policies.values():
+        scores = entry["sizes"]["20000"]
+        # The true probabilities rank the fresh clicks better than chance; the fitted ones learned something.
+        assert 0.6 < scores["true"]["auc"] < 1 and 0.55 < scores["fitted"]["auc"] < 1
+        assert scores["auc_gap"] == scores["fitted"]["auc"] - scores["true"]["auc"]
+        assert scores["rows_per_user"] == 100 and scores["truth"] in ("mf", "two-tower", "logistic-mf")
+        tau = entry["tau"]
+        assert -1 <= tau["tau_means"] <= 1 and len(tau["seed_pairs"]["values"]) == 4  # 2 seeds x 2 seeds
+        assert np.array(entry["regret"]["fitted"]).shape == (3, 2) and np.array(entry["regret"]["true"]).min() > 0
+    assert len(list((out / "runs").glob("fidelity-*.json"))) == 3 * 2 * 3  # agents x seeds x (true + 2 fitted)
+    md = (out / "summary.md").read_text()
+    assert "| uniform | 20,000 |" in md and "Kendall tau" in md
+    obd = record["obd_bts_ctr"]
+    if obd is None:  # only where no copy of the sample is found
+        assert "(b) skipped" in proc.stdout and not (SHARED / "obd").is_dir()
+        return
+    for name in ("bts", "random"):
+        observed, predicted = obd["observed"][name], obd["predicted"][name]
+        assert observed["ctr"] == observed["clicks"] / observed["rows"]
+        assert observed["wilson95"][0] < observed["ctr"] < observed["wilson95"][1]
+        lo, hi = predicted["visitor_bootstrap95_pooled_over_fit_seeds"]
+        assert 0 < lo <= predicted["mean_over_fit_seeds"] <= hi < 0.1
+    # BTS's distribution averaged over positions is a distribution over the campaign's items.
+    assert abs(sum(obd["position_shares_bts"]) - 1) < 1e-12
+    assert "Bernoulli TS's CTR predicted" in md
