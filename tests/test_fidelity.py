@@ -235,3 +235,21 @@ def test_cached_truth_is_the_fitted_truth(fitted, tmp_path, monkeypatch) -> None
     assert other.fit_report["truth"]["cache"].startswith("written ")
     monkeypatch.setenv("RECBANDIT_TRUTH_CACHE", "0")
     assert "cache" not in fit_truth_cached(data, FAST, item_side=data.items.features).fit_report["truth"]
+
+
+def test_a_one_class_validation_part_does_not_collapse_the_calibration() -> None:
+    # Regression: Platt scaling fitted on a validation part with no like drove every
+    # probability to ~0 (an OBD refit predicted a CTR of 1.6e-11). Calibration is skipped then.
+    from recbandit.envs.fidelity import make_split
+
+    data = rating_log(seed=3)
+    config = TruthConfig(model="mf", protocol="global", neg_ratio=0)
+    split = make_split(data.interactions.user, data.interactions.timestamp, "global", config.holdout, config.val_share)
+    reward = data.interactions.reward.copy()
+    reward[split.val] = 1.0  # every validation row a dislike
+    data = replace(data, interactions=replace(data.interactions, reward=reward))
+    model = fit_truth(data, config, item_side=data.items.features)
+    assert model.fit_report["truth"]["calibration"] == {"a": 0.0, "b": 1.0}
+    held = model.split.held_out
+    p = model.pair_reward(data.interactions.user[held], data.interactions.item[held])
+    assert p.mean() > 0.05  # not collapsed (the fit itself is poor: validation stopped it early)

@@ -268,9 +268,12 @@ def fit_truth(
             best = (s["log_loss"], name, info, pv)
     assert best is not None
     val_loss, chosen, info, pv = best
-    # Platt scaling on the validation mixture, by the model that did not see it.
+    # Platt scaling on the validation mixture, by the model that did not see it. A validation
+    # part with one class only (a tiny log) cannot calibrate: the logistic fit would send every
+    # probability to 0 or 1, so the model stays as fitted (recorded as a = 0, b = 1).
     pc = np.clip(pv, 1e-7, 1 - 1e-7)
-    a, b = platt(np.log(pc / (1 - pc)), val_mix.labels) if config.calibrate else (0.0, 1.0)
+    two_classes = 0 < val_mix.labels.sum() < len(val_mix.labels)
+    a, b = platt(np.log(pc / (1 - pc)), val_mix.labels) if config.calibrate and two_classes else (0.0, 1.0)
     # Refit the chosen candidate on the whole fitting part for its best number of epochs.
     tables, _ = _fit_candidate(chosen, config, rows(train_rows), val_mix, rows(fit_rows), n_users, n_items,
                                user_side, item_side, epochs=max(int(info["best_epoch"]), 1))  # fmt: skip
@@ -341,7 +344,7 @@ def fit_truth(
 # --------------------------------------------------------------------------- on-disk cache
 
 #: Bump when a change to the fit changes its result: old cache entries are then ignored.
-TRUTH_CACHE_VERSION = 1
+TRUTH_CACHE_VERSION = 2
 
 
 def truth_cache_dir() -> Path | None:
