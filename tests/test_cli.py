@@ -164,7 +164,11 @@ def test_list() -> None:
     listed = [line.split()[0] for line in lines[agents_at + 1 :]]
     assert listed == list(AGENTS)
     assert re.search(r"^  eps-greedy\s+epsilon=0\.1, initial_value=1\.0$", stdout, re.M)
-    assert re.search(r"^  linucb-shared\s+ridge=1\.0, features='outer', intercept=True, alpha=0\.5$", stdout, re.M)
+    assert re.search(
+        r"^  linucb-shared\s+ridge=1\.0, features='outer', intercept=True, item_id_features=False, alpha=0\.5$",
+        stdout,
+        re.M,
+    )
 
 
 BASE = ["run", "--horizon", "200", "--seeds", "1", *SMALL_ARGS, "--quiet", "--no-plot"]
@@ -267,7 +271,7 @@ def test_argparse_errors_exit_2(argv: list[str], tmp_path: Path, monkeypatch: py
         (
             ["--agents", "linucb-shared:alpha=1.5:features=item"],
             "linucb-shared:alpha=1.5:features=item",
-            {"ridge": 1.0, "features": "item", "intercept": True, "alpha": 1.5},
+            {"ridge": 1.0, "features": "item", "intercept": True, "item_id_features": False, "alpha": 1.5},
         ),
     ],
 )
