@@ -148,7 +148,7 @@ def run_sweep(
         if backend == "ray" and todo:
             from recbandit.evaluation.ray_backend import ray_sweep
 
-            done, failures = ray_sweep(
+            finished_runs, failures = ray_sweep(
                 [(i, specs[i]) for i in todo],
                 out,
                 address=address,
@@ -157,7 +157,7 @@ def run_sweep(
                 blas_threads=blas_threads,
                 on_done=lambda: bar.advance(runs),
             )
-            records.update(done)
+            records.update(finished_runs)
         elif workers == 1:
             for i in todo:
                 spec = specs[i]
