@@ -183,7 +183,12 @@ def ray_sweep(
         task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(run_task)
         pending: dict[Any, tuple[int, RunSpec]] = {}
         for i, spec in todo:
-            ref = task.options(**run_resources(spec, gpus)).remote(spec, save_logs, blas_threads)
+            need = run_resources(spec, gpus)
+            if need["num_gpus"] > gpus:  # Ray would hold it pending forever
+                failures.append(RunFailure(spec, f"the run asks for a GPU (device=cuda) and the cluster has {gpus:g}"))
+                on_done()
+                continue
+            ref = task.options(**need).remote(spec, save_logs, blas_threads)
             pending[ref] = (i, spec)
 
         def collect(refs: list[Any]) -> None:
