@@ -165,7 +165,7 @@ def test_a_killed_worker_is_retried_and_nothing_finished_is_lost(tmp_path: Path)
     after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.json")}
     assert {k: after[k] for k in kept} == kept, "a finished record was lost or rewritten"
     # The killed worker's records are those it finished before it died; its run in flight was redone.
-    by_victim = {s.filename for s, r in zip(specs, records) if r["node"]["pid"] == victim}
+    by_victim = {s.filename for s, r in zip(specs, records, strict=True) if r["node"]["pid"] == victim}
     assert by_victim <= set(kept)
     for spec in specs:  # the runs that ended after the kill (the retried one among them) are the same runs
         if spec.filename not in kept:
