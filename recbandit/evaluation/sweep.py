@@ -3,7 +3,8 @@
 Each finished run is written atomically the moment it ends; rerunning a sweep into the
 same folder skips every run whose record is already there, so an interrupted sweep (Ctrl-C,
 a killed machine) loses only the runs that were in flight. A run that fails is reported
-with its spec and error once the others have ended (``SweepError``); it does not stop them.
+with its spec and error once the others have ended (``SweepError``); it does not stop them
+(a ``MemoryError`` on this machine does: the next runs would meet it too).
 Records are the same whichever back end ran them, but for the timings and the two fields
 that say where they ran: ``backend`` (``"local"`` or ``"ray"``) and ``node``
 (``ray_backend.node_info``).
@@ -175,6 +176,8 @@ def run_sweep(
                         blas_threads=blas_threads,
                         env=envs[spec.env_key],
                     )
+                except MemoryError:  # the machine, not the run: the next runs would fail too
+                    raise
                 except Exception as exc:  # reported with the others' results, after them
                     failures.append(RunFailure(spec, f"{type(exc).__name__}: {exc}"))
                 else:
@@ -194,6 +197,8 @@ def run_sweep(
                             i = pending.pop(fut)
                             try:
                                 records[i] = _stamp(fut.result(), out, specs[i])
+                            except MemoryError:
+                                raise
                             except Exception as exc:  # the run raised (or its process died)
                                 failures.append(RunFailure(specs[i], f"{type(exc).__name__}: {exc}"))
                             bar.advance(runs)
