@@ -75,8 +75,30 @@ def cmd_run(args: argparse.Namespace) -> int:
                     label=label if not params else label + "".join(f":{k}={v}" for k, v in sorted(params.items())),
                 )
             )
+    from recbandit.evaluation.sweep import SweepError
+
+    if args.address is not None and args.backend != "ray":
+        raise ValueError("--address needs --backend ray")
     _print_fidelity(specs[0])
-    records = run_sweep(specs, args.out, workers=args.workers, show_progress=not args.quiet, save_logs=args.save_logs)
+    try:
+        records = run_sweep(
+            specs,
+            args.out,
+            workers=args.workers,
+            show_progress=not args.quiet,
+            save_logs=args.save_logs,
+            backend=args.backend,
+            address=args.address,
+        )
+    except SweepError as exc:
+        for failure in exc.failures:
+            print(f"recbandit run: run failed: {failure.describe()}", file=sys.stderr)
+        done, where = len(exc.records), Path(args.out).resolve()
+        print(
+            f"recbandit run: {len(exc.failures)} run(s) failed, {done} finished and saved in {where}",
+            file=sys.stderr,
+        )
+        return 1
     if not args.no_table:
         print(summary_table(records))
     if not args.no_plot:
@@ -99,6 +121,33 @@ def _print_fidelity(spec: Any) -> None:
     report = EnvFacts.of(make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)).fit_report
     if report is not None:
         print(summary_line(report), flush=True)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Check the search space, tune the agent on Ray Tune, print the trials and the chosen setting."""
+    from recbandit.evaluation.tune import format_summary, tune_agent
+
+    summary = tune_agent(
+        args.env,
+        args.agent,
+        args.space,
+        args.out,
+        trials=args.trials,
+        seeds=args.seeds,
+        horizon=args.horizon,
+        batch_size=args.batch_size,
+        env_kwargs=_pairs(args.env_arg, "--env-arg"),
+        fixed=_pairs(args.agent_arg, "--agent-arg"),
+        metric=args.metric,
+        first_seed=args.first_seed,
+        reports=args.reports,
+        workers=args.workers,
+        address=args.address,
+        search_seed=args.search_seed,
+    )
+    print(format_summary(summary))
+    print(f"results: {Path(args.out).resolve()} (tune.json, trials/)")
+    return 0 if summary["chosen"] is not None else 1
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -313,13 +362,54 @@ def build_parser() -> argparse.ArgumentParser:
         "(bow, bow:512, minilm, ORG/NAME, a model folder; see `recbandit list`)",
     )
     run.add_argument("--agent-arg", action="append", default=[], help="agent argument AGENT.KEY=VALUE (repeatable)")
-    run.add_argument("--workers", type=int, default=1, help="local worker processes")
+    run.add_argument(
+        "--workers", type=int, default=1, help="local worker processes (--backend ray: CPUs of the local Ray)"
+    )
+    run.add_argument(
+        "--backend", default="local", choices=("local", "ray"), help="local processes, or one Ray task per run"
+    )
+    run.add_argument(
+        "--address",
+        default=None,
+        help="--backend ray: join a running cluster (auto = the one `ray start` began here, or HOST:PORT); "
+        "default: start a local Ray for this sweep",
+    )
     run.add_argument("--benchmark", default="run", help="name recorded in every result")
     run.add_argument("--save-logs", action="store_true", help="also save per-decision logs (npz) for OPE")
     run.add_argument("--no-plot", action="store_true", help="skip the regret plot")
     run.add_argument("--no-table", action="store_true", help="skip the summary table (`recbandit summary` prints it)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
+
+    tune = sub.add_parser(
+        "tune", help="search an agent's hyper-parameters on Ray Tune (random search, ASHA early stopping)"
+    )
+    tune.add_argument("--env", default="recbandit/Synthetic-v0", help="registered env id")
+    tune.add_argument("--agent", required=True, help="registered agent name")
+    tune.add_argument(
+        "--space",
+        required=True,
+        help="NAME=log(LOW,HIGH), NAME=uniform(LOW,HIGH) or NAME=A|B|C, comma-separated; names are the "
+        "agent's parameters (`recbandit list`)",
+    )
+    tune.add_argument("--trials", type=int, default=20, help="settings sampled")
+    tune.add_argument("--seeds", type=int, default=2, help="tuning seeds per setting")
+    tune.add_argument(
+        "--first-seed", type=int, default=1000, help="first tuning seed (>= 1000; benchmarks use the seeds below)"
+    )
+    tune.add_argument("--horizon", type=int, default=20_000, help="decisions per run")
+    tune.add_argument("--batch-size", type=int, default=1, help="users per step; 1 = online updates")
+    tune.add_argument(
+        "--metric", default="regret", choices=("regret", "return"), help="regret per decision or return per session"
+    )
+    tune.add_argument("--reports", type=int, default=4, help="learning-curve reports during the first seed (ASHA)")
+    tune.add_argument("--env-arg", action="append", default=[], help="env argument KEY=VALUE (repeatable)")
+    tune.add_argument("--agent-arg", action="append", default=[], help="fixed agent argument KEY=VALUE (repeatable)")
+    tune.add_argument("--workers", type=int, default=2, help="CPUs of the local Ray (concurrent trials)")
+    tune.add_argument("--address", default=None, help="join a running Ray cluster (auto or HOST:PORT)")
+    tune.add_argument("--search-seed", type=int, default=0, help="seed of the random search")
+    tune.add_argument("--out", required=True, help="results folder (tune.json and trials/)")
+    tune.set_defaults(func=cmd_tune)
 
     plot = sub.add_parser("plot", help="plot cumulative regret (and cold-start curves) from a results folder")
     plot.add_argument("dir", help="results folder")

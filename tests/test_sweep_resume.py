@@ -20,8 +20,9 @@ from recbandit.evaluation.results import REQUIRED_FIELDS, atomic_write_bytes, re
 
 ENV = "recbandit/Synthetic-v0"
 SMALL = {"n_items": 200, "n_users": 100}
-# Fields that measure the machine, not the run; everything else is reproducible from the spec.
-TIMING = {"decisions_per_s", "agent_decisions_per_s", "cost", "created", "machine"}
+# Fields that measure the machine or say where the run ran (back end, node), not the run;
+# everything else is reproducible from the spec.
+TIMING = {"decisions_per_s", "agent_decisions_per_s", "cost", "created", "machine", "backend", "node"}
 
 
 def specs_for(seeds: list[int], horizon: int = 300) -> list[RunSpec]:
