@@ -226,15 +226,15 @@ class BanditProblem:
                 slots = np.minimum(slots, arrived - 1)
             return self._user_order[slots].astype(np.int64)
         if self._user_cdf is None:
-            return rng.integers(self.n_users, size=n).astype(np.int64)
+            return rng.integers(self.n_users, size=n).astype(np.int64, copy=False)
         users = np.searchsorted(self._user_cdf, rng.random(n), side="right")
         return np.minimum(users, self.n_users - 1).astype(np.int64)
 
     def observe(self, users: np.ndarray, candidates: np.ndarray) -> dict[str, np.ndarray]:
         """Observation dict for users int64[B] and candidates int64[B, K]."""
         return {
-            "user": self.user_contexts[users],
-            "items": self.item_contexts[candidates],
+            "user": self.user_contexts.take(users, axis=0),
+            "items": self.item_contexts.take(candidates, axis=0),
             "item_ids": candidates,
         }
 
@@ -298,7 +298,7 @@ class BanditProblem:
         """bool[B, K]: which candidates arrived after decision 0 and within ``cold_window`` of ``t``."""
         if not self._last_arrival:  # no item arrives later: none is ever cold
             return np.zeros(candidates.shape, bool)
-        arrival = self.item_arrival[candidates]  # type: ignore[index]
+        arrival = self.item_arrival.take(candidates)  # type: ignore[union-attr]
         return (arrival > 0) & (t - arrival < self.cold_window)
 
 
@@ -366,10 +366,13 @@ def step_info(
     Returns:
         The info dict; ``info["rewards"]`` float64[B] holds the sampled rewards.
     """
-    rows = np.arange(len(users))
-    chosen = expected[rows, actions]
     best = expected.argmax(axis=1)
-    optimum = expected[rows, best]
+    if len(users) == 1:  # online: slices of the one row instead of fancy indexing
+        a, o = int(actions[0]), int(best[0])
+        chosen, optimum = expected[0, a : a + 1].copy(), expected[0, o : o + 1].copy()
+    else:
+        rows = np.arange(len(users))
+        chosen, optimum = expected[rows, actions], expected[rows, best]
     rewards = (rng.random(len(users)) < chosen).astype(np.float64)
     return {
         EXPECTED_REWARDS: expected,
