@@ -305,23 +305,25 @@ def raw_env_rows(env_id: str, batch: int, seconds: float) -> list[dict[str, Any]
 
 
 RECOGYM_CODE = r"""
-import json, sys, time, gym, numpy as np, recogym
+import json, sys, time, numpy as np
 from recogym import env_1_args
-n_products = int(sys.argv[1]); seconds = float(sys.argv[2])
-env = gym.make('reco-gym-v1')
+from recogym.envs.reco_env_v1 import RecoEnv1
+n_products, seconds = int(sys.argv[1]), float(sys.argv[2])
+env = RecoEnv1()
 env.init_gym({**env_1_args, 'num_products': n_products, 'random_seed': 0})
-env.reset()
 rng = np.random.default_rng(0)
-steps = bandit = 0
+decisions = users = 0
 tick = time.perf_counter()
-while time.perf_counter() - tick < seconds:
-    obs, reward, done, info = env.step(int(rng.integers(n_products)))
-    steps += 1
-    if done:
-        env.reset()
+while time.perf_counter() - tick < seconds:  # one user's timeline per episode
+    env.reset(users)
+    users += 1
+    obs, reward, done, info = env.step(None)  # the first organic session
+    while not done:
+        obs, reward, done, info = env.step(int(rng.integers(n_products)))
+        decisions += 1
 elapsed = time.perf_counter() - tick
-print(json.dumps({'steps_per_s': steps / elapsed, 'steps': steps, 'num_products': n_products,
-                  'version': recogym.__version__ if hasattr(recogym, '__version__') else '0.1.3'}))
+print(json.dumps({'decisions_per_s': decisions / elapsed, 'decisions': decisions, 'users': users,
+                  'num_products': n_products, 'k': n_products}))
 """
 
 

@@ -195,3 +195,23 @@ def test_agent_params_are_reported() -> None:
     agent = make_agent("linucb-shared", alpha=0.3)
     assert agent.params["alpha"] == 0.3 and agent.params["ridge"] == 1.0
     assert "alpha=0.3" in repr(agent)
+
+
+@pytest.mark.parametrize("batch", [1, 17, 40])
+def test_shared_outer_scores_equal_the_explicit_features(batch: int) -> None:
+    """``SharedRidge.mean_var_outer`` (chunked, never forming u ⊗ v) equals ``mean_var`` on vec(u ⊗ v)."""
+    from recbandit.agents._linear import SharedRidge
+
+    rng = np.random.default_rng(batch)
+    m, n, k = 4, 3, 6
+    model = SharedRidge(m * n, 0.7)
+    model.update(rng.normal(size=(30, m * n)), rng.random(30))
+    model.update(rng.normal(size=(1, m * n)), rng.random(1))
+    u, v = rng.normal(size=(batch, m)), rng.normal(size=(batch, k, n))
+    x = (u[:, None, :, None] * v[:, :, None, :]).reshape(batch, k, m * n)
+    mean, var = model.mean_var_outer(u, v)
+    ref_mean, ref_var = model.mean_var(x)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(var, ref_var, rtol=1e-10, atol=1e-12)
+    model.update(rng.normal(size=(5, m * n)), rng.random(5))  # a new version: the cached layout is rebuilt
+    np.testing.assert_allclose(model.mean_var_outer(u, v)[1], model.mean_var(x)[1], rtol=1e-10, atol=1e-12)
