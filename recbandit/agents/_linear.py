@@ -85,6 +85,7 @@ class SharedRidge:
         self._log = _RowLog(p)  # single rows not yet in _A, _b
         self._table32: tuple[int, np.ndarray] | None = None  # float32 copy for batched scoring
         self._perm: tuple[int, np.ndarray] | None = None  # A^-1 as [a, (j, d, c)] for mean_var_outer
+        self._buf = np.empty((p, p + 1))  # the rank-one update's outer product
         self.version = 0  # bumped on every update (lets samplers cache factorisations)
 
     @property
@@ -155,7 +156,7 @@ class SharedRidge:
         n, p = x.shape[0], self.p
         if n == 1:
             v, y = x[0], float(r[0])
-            _rank_one(self._table.T, v, y)
+            _rank_one(self._table.T, v, y, self._buf.T)
             if self._log.add(0, v, y):
                 self._fold()
         else:
@@ -299,17 +300,18 @@ def _rank_one_many(tables: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarr
     return tables - (c * scale[:, None])[:, :, None] * av[:, None, :]
 
 
-def _rank_one(table: np.ndarray, v: np.ndarray, y: float) -> None:
+def _rank_one(table: np.ndarray, v: np.ndarray, y: float, buf: np.ndarray | None = None) -> None:
     """Add one row ``v`` float64[p] with response ``y`` to ``table`` = [A^-1; theta^T] float64[p + 1, p], in place.
 
     Sherman–Morrison with gain ``k = A^-1 v / (1 + v^T A^-1 v)``: ``A^-1 -= k (A^-1 v)^T``
-    and ``theta += k (y - v^T theta)`` (so ``theta`` stays ``A^-1 b``), as one outer product.
+    and ``theta += k (y - v^T theta)`` (so ``theta`` stays ``A^-1 b``), as one outer product,
+    written into ``buf`` (laid out as ``table``) when given: no allocation per update.
     """
     c = table @ v  # [A^-1 v; v^T theta]
     av = c[:-1]
     scale = 1.0 / (1.0 + av @ v)
     c[-1] -= y
-    table -= np.multiply.outer(c * scale, av)
+    table -= np.multiply.outer(c * scale, av, out=buf)
 
 
 class _RowLog:
