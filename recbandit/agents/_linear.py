@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from recbandit._validation import check_choice, check_float
+from recbandit.agents._grouped import grouped_mean_var
 from recbandit.agents._items import grown as _grown
 from recbandit.agents._items import id_bound, obs_ids
 from recbandit.agents._items import occurrences as _occurrences
@@ -246,6 +247,8 @@ class DisjointRidge:
             v = x[0]
             xt = (self._flat.take(ids[0], axis=0).reshape(k * (p + 1), p) @ v).reshape(k, p + 1)
             return xt[None, :, p], (xt[:, :p] @ v)[None]
+        if b * k >= 2 * self._n:  # items repeat across the batch: read each model once
+            return grouped_mean_var(self._table, x, ids, _CHUNK_FLOATS >> 2)
         # Per chunk of users: gather [A_i^-1; theta_i^T] of their candidates, multiply by x
         # -> [A_i^-1 x, theta_i^T x]. Chunks keep the gathered blocks in cache.
         mean, var = np.empty((b, k)), np.empty((b, k))
