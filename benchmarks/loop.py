@@ -20,7 +20,7 @@ measured here in the same process (one thread):
   1,682, a few MB), a random action, the Bernoulli reward and the regret. For B = 1 also
   the same in plain Python over the table (no numpy call per step); the faster counts.
 - agent, by the arithmetic its algorithm needs, at the rates measured here (``gemm``:
-  float64 multiply-adds/s of a (B*K, p) x (p, p) product at B*K = 8192; ``stream``: bytes/s
+  float64 multiply-adds/s of an (8192, p) x (p, p + 1) product at the cell's p; ``stream``: bytes/s
   of a large copy): shared linear agents (p = (d_u + 1)(d_i + 1) = m n) K * p^2 multiply-adds
   a decision for x^T A^-1 x (batched: the cheaper outer form, p (p + 1) + m n^2 + K n^2 per
   user), plus the exact update of A^-1 per batch (rank one 2 p^2; batched the cheaper of
@@ -99,10 +99,16 @@ class Args:
     """envs of the grid"""
     peers: bool = False
     """also time RecoGym / RecSim env steps from their venvs under .peers/"""
+    peers_only: bool = False
+    """time only the peers and store them in the existing --out JSON (its "peers" key)"""
     quick: bool = False
     """smoke run: Synthetic-v0 only, random + linucb-shared, tiny budget"""
     out: Path = DEFAULT_OUT
     """results JSON"""
+    table: Path | None = None
+    """print the README tables of this results JSON (with --before: beside that run's rates) and exit"""
+    before: Path | None = None
+    """results JSON of an earlier run, for the 'before' column of --table"""
 
 
 class TimedEnv:
@@ -132,8 +138,9 @@ class TimedEnv:
 class Rates:
     """Rates of this CPU that the bounds are computed from (one thread)."""
 
-    gemm_macs: float = 0.0
+    gemm_macs: float = 0.0  # at p = 169
     stream_bytes: float = 0.0
+    gemm_at: dict[int, float] = field(default_factory=dict)  # p -> multiply-adds/s at that p
     env_bound: dict[str, float] = field(default_factory=dict)  # "env|B" -> seconds per decision
     agent_bound: dict[str, float] = field(default_factory=dict)  # "agent|K|B" -> seconds per decision
 
@@ -148,15 +155,22 @@ def best_of(fn: Any, repeats: int = 5) -> float:
     return best
 
 
+def gemm_rate(p: int) -> float:
+    """Float64 multiply-adds/s of a (8192, p) x (p, p + 1) product, one thread (fastest of 5)."""
+    rng = np.random.default_rng(0)
+    x, m = rng.random((8192, p)), rng.random((p, p + 1))
+    with threadpool_limits(1):
+        return 8192 * p * (p + 1) / best_of(lambda: x @ m)
+
+
 def machine_rates() -> Rates:
     """Measured float64 GEMM multiply-adds/s (p = 169) and copy bandwidth (bytes/s)."""
     rng = np.random.default_rng(0)
-    x, m = rng.random((8192, 169)), rng.random((169, 170))
     src, dst = rng.random(1 << 23), np.empty(1 << 23)  # 64 MB each
     with threadpool_limits(1):
-        gemm = 8192 * 169 * 170 / best_of(lambda: x @ m)
         stream = 2 * src.nbytes / best_of(lambda: np.copyto(dst, src))
-    return Rates(gemm, stream)
+    gemm = gemm_rate(169)
+    return Rates(gemm, stream, {169: gemm})
 
 
 def env_bound(problem: Any, batch: int, steps: int) -> float:
@@ -202,16 +216,20 @@ def agent_bound(name: str, k: int, batch: int, d_u: int, d_i: int, rates: Rates)
     if name in ("linucb-shared", "lints-shared"):
         m, n = d_u + 1, d_i + 1
         p = m * n
+        if p not in rates.gemm_at:
+            rates.gemm_at[p] = gemm_rate(p)
         # Scores: x^T A^-1 x for K candidates, or per user the n x n matrix of the outer form.
         score = min(k * p * p, p * (p + 1) + m * n * n + k * n * n) if batch > 1 else k * p * p
         # Exact update of A^-1 per batch: rank one (2 p^2), Woodbury or a fresh inverse.
         update = 2 * p * p if batch == 1 else min(2 * batch * p * p + batch**2 * p + batch**3 / 3, batch * p * p + p**3)
         root = p**3 / 3 if name == "lints-shared" else 0  # Cholesky factor of A^-1 per update
-        return (score + (update + root) / batch) / rates.gemm_macs
+        return (score + (update + root) / batch) / rates.gemm_at[p]
     if name == "linucb-disjoint":
         p = d_u + 1
         macs = k * p * (p + 1) + 2 * p * p
-        return max(macs / rates.gemm_macs, k * p * (p + 1) * 8 / rates.stream_bytes)
+        if p not in rates.gemm_at:
+            rates.gemm_at[p] = gemm_rate(p)
+        return max(macs / rates.gemm_at[p], k * p * (p + 1) * 8 / rates.stream_bytes)
     if name in ("random", "eps-greedy", "ts"):
         rng = np.random.default_rng(0)
         counts = rng.random((1000, 2))
@@ -327,25 +345,50 @@ print(json.dumps({'decisions_per_s': decisions / elapsed, 'decisions': decisions
 """
 
 
+RECSIM_CODE = r"""
+import json, sys, time, numpy as np
+from recsim.environments import interest_evolution
+n_candidates, seconds = int(sys.argv[1]), float(sys.argv[2])
+env = interest_evolution.create_environment(
+    {'num_candidates': n_candidates, 'slate_size': 1, 'resample_documents': True, 'seed': 0})
+env.reset()
+rng = np.random.default_rng(0)
+decisions = users = 0
+tick = time.perf_counter()
+while time.perf_counter() - tick < seconds:  # one user's session per episode
+    obs, reward, done, info = env.step([int(rng.integers(n_candidates))])
+    decisions += 1
+    if done:
+        env.reset()
+        users += 1
+elapsed = time.perf_counter() - tick
+print(json.dumps({'decisions_per_s': decisions / elapsed, 'decisions': decisions, 'users': users,
+                  'num_candidates': n_candidates, 'k': n_candidates}))
+"""
+
+
 def peer_rows(seconds: float) -> list[dict[str, Any]]:
-    """RecoGym's (and RecSim's, where installed) env step rate from their venvs under ``.peers/``."""
+    """RecoGym's and RecSim's env step rates, each from its own venv under ``.peers/`` (a random policy)."""
     rows: list[dict[str, Any]] = []
-    recogym = ROOT / ".peers" / "recogym" / "bin" / "python"
-    for n_products in (10, 1000):
-        row: dict[str, Any] = {"peer": "RecoGym RecoEnv1", "num_products": n_products}
-        if recogym.exists():
-            proc = subprocess.run(
-                [str(recogym), "-c", RECOGYM_CODE, str(n_products), str(seconds)], capture_output=True, text=True
-            )
-            if proc.returncode == 0:
-                row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+    setups = [
+        ("RecoGym RecoEnv1", "recogym", RECOGYM_CODE, "num_products", (10, 1000)),
+        ("RecSim interest_evolution", "recsim", RECSIM_CODE, "num_candidates", (10,)),
+    ]
+    for peer, folder, code, knob, sizes in setups:
+        python = ROOT / ".peers" / folder / "bin" / "python"
+        for size in sizes:
+            row: dict[str, Any] = {"peer": peer, knob: size}
+            if not python.exists():
+                row["error"] = f"not measured: .peers/{folder} is not installed"
             else:
-                row["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
-        else:
-            row["error"] = "not installed (.peers/recogym)"
-        rows.append(row)
-    recsim = ROOT / ".peers" / "recsim" / "bin" / "python"
-    rows.append({"peer": "RecSim interest_evolution", "error": "not measured" if not recsim.exists() else "todo"})
+                proc = subprocess.run(
+                    [str(python), "-c", code, str(size), str(seconds)], capture_output=True, text=True, timeout=600
+                )
+                if proc.returncode == 0:
+                    row.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+                else:
+                    row["error"] = "not measured: " + (proc.stderr.strip().splitlines() or ["failed"])[-1][:300]
+            rows.append(row)
     return rows
 
 
@@ -354,8 +397,47 @@ def fmt(x: float | None, digits: int = 0) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
 
+def markdown(result: dict[str, Any], before: dict[str, Any] | None = None) -> str:
+    """The README table of a result (and the rate of the same cell in ``before``, when given)."""
+    prior = {(c["env"], c["batch"], c["agent"]): c["decisions_per_s"] for c in (before or {}).get("cells", [])}
+    head = "| env | B | agent | decisions/s | env µs | agent µs | bookkeeping µs | end s | bound µs | of bound |"
+    lines = [head + (" before |" if before else ""), "|" + "---|" * (10 + bool(before))]
+    for c in result["cells"]:
+        row = (
+            f"| {c['env'].split('/')[1]} | {c['batch']} | {c['agent']} | {fmt(c['decisions_per_s'])} | "
+            f"{c['env_us']:.2f} | {c['agent_us']:.2f} | {c['bookkeeping_us']:.2f} | {c['end_s']:.2f} | "
+            f"{fmt(c['bound_us'], 2)} | "
+            f"{fmt(c['fraction'], 2)} |"
+        )
+        if before:
+            row += f" {fmt(prior.get((c['env'], c['batch'], c['agent'])))} |"
+        lines.append(row)
+    lines += ["", "| raw env step | variant | decisions/s |", "|---|---|---|"]
+    lines += [f"| {r['env'].split('/')[1]} | {r['variant']} | {fmt(r['decisions_per_s'])} |" for r in result["raw_env"]]
+    if result.get("peers"):
+        lines += ["", "| peer | setting | decisions/s |", "|---|---|---|"]
+        for r in result["peers"]:
+            knob = "num_products" if "num_products" in r else "num_candidates"
+            rate = fmt(r["decisions_per_s"]) if "decisions_per_s" in r else r.get("error", "not measured")
+            lines.append(f"| {r['peer']} | {knob} = {r.get(knob)} | {rate} |")
+    return "\n".join(lines)
+
+
 def main(args: Args) -> dict[str, Any]:
     """Run the grid, print the tables, write the JSON (not with ``--quick`` unless ``--out`` is given)."""
+    if args.table is not None:
+        before = json.loads(args.before.read_text()) if args.before else None
+        result = json.loads(args.table.read_text())
+        print(markdown(result, before))
+        return result
+    if args.peers_only:
+        result = json.loads(args.out.read_text()) if args.out.exists() else {"benchmark": "loop", "cells": []}
+        result["peers"] = peer_rows(max(args.seconds, 1.0))
+        result["peers_loadavg"] = Path("/proc/loadavg").read_text().split()[:3]
+        for p in result["peers"]:
+            print(f"peer {p}")
+        atomic_write_bytes(args.out, json.dumps(result, indent=1).encode())
+        return result
     use_shared_data()
     if args.quick:
         args.seconds, args.repeats = 0.1, 1
@@ -408,7 +490,10 @@ def main(args: Args) -> dict[str, Any]:
     result = {
         "benchmark": "loop",
         "loadavg": load,
-        "rates": {"gemm_multiply_adds_per_s": rates.gemm_macs, "copy_bytes_per_s": rates.stream_bytes},
+        "rates": {
+            "gemm_multiply_adds_per_s": {str(p): r for p, r in sorted(rates.gemm_at.items())},
+            "copy_bytes_per_s": rates.stream_bytes,
+        },
         "settings": {"seconds": args.seconds, "repeats": args.repeats, "quick": args.quick},
         "dropped": {f"{a} B={b}": why for (a, b), why in DROPPED.items()},
         "cells": cells,
