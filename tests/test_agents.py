@@ -195,3 +195,44 @@ def test_agent_params_are_reported() -> None:
     agent = make_agent("linucb-shared", alpha=0.3)
     assert agent.params["alpha"] == 0.3 and agent.params["ridge"] == 1.0
     assert "alpha=0.3" in repr(agent)
+
+
+@pytest.mark.parametrize("batch", [1, 17, 40])
+def test_shared_outer_scores_equal_the_explicit_features(batch: int) -> None:
+    """``SharedRidge.mean_var_outer`` (chunked, never forming u ⊗ v) equals ``mean_var`` on vec(u ⊗ v)."""
+    from recbandit.agents._linear import SharedRidge
+
+    rng = np.random.default_rng(batch)
+    m, n, k = 4, 3, 6
+    model = SharedRidge(m * n, 0.7)
+    model.update(rng.normal(size=(30, m * n)), rng.random(30))
+    model.update(rng.normal(size=(1, m * n)), rng.random(1))
+    u, v = rng.normal(size=(batch, m)), rng.normal(size=(batch, k, n))
+    x = (u[:, None, :, None] * v[:, :, None, :]).reshape(batch, k, m * n)
+    mean, var = model.mean_var_outer(u, v)
+    ref_mean, ref_var = model.mean_var(x)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(var, ref_var, rtol=1e-10, atol=1e-12)
+    model.update(rng.normal(size=(5, m * n)), rng.random(5))  # a new version: the cached layout is rebuilt
+    np.testing.assert_allclose(model.mean_var_outer(u, v)[1], model.mean_var(x)[1], rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(("n_items", "chunk_floats"), [(30, 1 << 18), (30, 64), (70_000, 256)])
+def test_grouped_disjoint_scores_equal_the_per_slot_gather(n_items: int, chunk_floats: int) -> None:
+    """Scores read once per item (``grouped_mean_var``) equal one gathered model per slot, to 1e-10."""
+    from recbandit.agents._grouped import grouped_mean_var
+    from recbandit.agents._linear import DisjointRidge
+
+    rng = np.random.default_rng(n_items + chunk_floats)
+    p, b, k = 5, 40, 6
+    model = DisjointRidge(p, 1.0)
+    ids = rng.integers(n_items - 30, n_items, size=(b, k))  # ids repeat across users (30 distinct at most)
+    model.ensure(ids)
+    model.update(ids[:, 0], rng.normal(size=(b, p)), rng.random(b))
+    model.update(ids[:1, 1], rng.normal(size=(1, p)), rng.random(1))
+    x = rng.normal(size=(b, p))
+    expected = np.einsum("bkrp,bp->bkr", model._table[ids], x)
+    ref_mean, ref_var = expected[..., p], np.einsum("bkp,bp->bk", expected[..., :p], x)
+    for mean, var in (grouped_mean_var(model._table, x, ids, chunk_floats), model.mean_var(x, ids)):
+        np.testing.assert_allclose(mean, ref_mean, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(var, ref_var, rtol=1e-10, atol=1e-12)

@@ -88,3 +88,33 @@ def test_fidelity_benchmark_runs_quick(tmp_path: Path) -> None:
     # BTS's distribution averaged over positions is a distribution over the campaign's items.
     assert abs(sum(obd["position_shares_bts"]) - 1) < 1e-12
     assert "Bernoulli TS's CTR predicted" in md
+
+
+def test_loop_benchmark_runs_quick_and_tabulates(tmp_path: Path) -> None:
+    out = tmp_path / "loop.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "loop.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "decisions/s" in proc.stdout
+    result = json.loads(out.read_text())
+    cells = {(c["batch"], c["agent"]): c for c in result["cells"]}
+    assert set(cells) == {(1, "random"), (1, "linucb-shared"), (64, "random"), (64, "linucb-shared")}
+    for cell in cells.values():
+        # The split adds up to the loop: env + agent + bookkeeping = 1e6 / decisions_per_s.
+        total = cell["env_us"] + cell["agent_us"] + cell["bookkeeping_us"]
+        assert total == pytest.approx(1e6 / cell["decisions_per_s"], rel=1e-6) or cell["bookkeeping_us"] == 0
+        assert cell["bound_us"] > 0 and cell["fraction"] > 0
+    variants = {r["variant"] for r in result["raw_env"]}
+    assert {"single env (make_env, unwrapped)", "single env (gym.make, wrappers)", "batched env B=64"} <= variants
+    table = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "loop.py"), "--table", str(out), "--before", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert table.returncode == 0, table.stderr[-2000:]
+    assert "| Synthetic-v0 | 64 | linucb-shared |" in table.stdout and "before |" in table.stdout

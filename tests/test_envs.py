@@ -220,3 +220,58 @@ def test_bow_encoder_is_deterministic_and_normalised() -> None:
         x, HashingBowEncoder(dim=32, seed=1).encode(["The haunted castle.", "the HAUNTED castle", "", "a dragon"])
     )
     assert abs(float(x[0] @ x[3])) < 0.9
+
+
+@pytest.mark.parametrize("eta", [0.0, 1.5])
+def test_tabulated_truth_equals_the_model_bit_for_bit(eta: float) -> None:
+    """The problem's table of expected rewards (read by every step) is the user model's own values."""
+    from recbandit.envs.problem import BanditProblem
+    from recbandit.envs.user_models import LatentFactorUserModel, SatiationUserModel
+
+    rng = np.random.default_rng(0)
+    uf, vf, bias = rng.dirichlet(np.ones(6), 300), rng.dirichlet(np.ones(6), 500), rng.normal(size=500)
+    model = SatiationUserModel(uf, vf, bias, -2.0, 4.0, eta) if eta else LatentFactorUserModel(uf, vf, bias, -2.0, 4.0)
+    problem = BanditProblem(model, rng.random((300, 3)), rng.random((500, 3)), k=10)
+    assert problem._truth_table() is not None
+    for batch in (1, 7, 1024):
+        users, items = rng.integers(300, size=batch), rng.integers(500, size=(batch, 10))
+        direct = model.expected_reward(users, items)
+        assert np.array_equal(problem.expected_reward(users, items), direct)
+
+
+def test_truth_is_not_tabulated_for_other_models_or_when_too_large() -> None:
+    from recbandit.envs import problem as problem_module
+    from recbandit.envs.problem import BanditProblem
+    from recbandit.envs.user_models import LatentFactorUserModel
+
+    class Other(LatentFactorUserModel):
+        def expected_reward(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+            return 0.5 + 0.0 * super().expected_reward(users, items)
+
+    rng = np.random.default_rng(1)
+    args = (rng.random((20, 2)), rng.random((30, 2)), np.zeros(30))
+    other = BanditProblem(Other(*args), rng.random((20, 2)), rng.random((30, 2)), k=5)
+    assert other._truth_table() is None
+    assert np.all(other.expected_reward(np.arange(3), np.ones((3, 5), np.int64)) == 0.5)
+    old = problem_module.TABLE_MAX
+    problem_module.TABLE_MAX = 599  # 20 x 30 = 600 entries
+    try:
+        big = BanditProblem(LatentFactorUserModel(*args), rng.random((20, 2)), rng.random((30, 2)), k=5)
+        assert big._truth_table() is None
+    finally:
+        problem_module.TABLE_MAX = old
+
+
+def test_online_action_checks_refuse_what_discrete_refuses() -> None:
+    env = make_env("recbandit/Synthetic-v0")
+    env.reset(seed=0)
+    for bad in (-1, 10, 3.0, np.array([3]), np.array(True), "3"):
+        with pytest.raises(ValueError, match="action must be"):
+            env.step(bad)
+    for good in (3, np.int64(9), np.array(2), np.uint8(0)):
+        env.step(good)
+    batched = make_env("recbandit/Synthetic-v0", batch_size=1)
+    batched.reset(seed=0)
+    for bad_batch in (np.array([10]), np.array([-1]), np.array([1.0]), np.array([1, 2])):
+        with pytest.raises(ValueError, match="action must be"):
+            batched.step(bad_batch)

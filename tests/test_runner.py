@@ -203,3 +203,40 @@ def test_the_log_dtypes_are_what_the_estimate_counts() -> None:
     log = RunLog.empty(3)
     assert {k: v.dtype for k, v in log.arrays().items()} == runlog.LOG_DTYPES
     assert (log.sessions == -1).all() and not log.ends.any()
+
+
+def test_online_record_stores_what_the_batched_record_stores() -> None:
+    """``RunLog.record`` of one decision (its scalar path) equals the batched path row for row."""
+    from recbandit.evaluation.runlog import RunLog
+    from recbandit.types import (
+        COLD,
+        EXPECTED_REWARD,
+        INFO_ITEM_IDS,
+        OPTIMAL_REWARD,
+        REGRET,
+        REWARDS,
+        SESSION_IDS,
+        USER_IDS,
+    )
+
+    rng = np.random.default_rng(0)
+    b, k = 6, 5
+    info = {
+        REGRET: rng.random(b),
+        REWARDS: rng.integers(2, size=b).astype(float),
+        EXPECTED_REWARD: rng.random(b),
+        OPTIMAL_REWARD: rng.random(b),
+        INFO_ITEM_IDS: rng.integers(100, size=(b, k)),
+        USER_IDS: rng.integers(50, size=b),
+        COLD: rng.random((b, k)) < 0.3,
+        SESSION_IDS: rng.integers(9, size=b),
+    }
+    actions, props, ended = rng.integers(k, size=b), rng.random(b), rng.random(b) < 0.5
+    whole, rows = RunLog.empty(b), RunLog.empty(b)
+    whole.record(0, actions, props, info, ended)
+    for j in range(b):
+        rows.record(
+            j, actions[j : j + 1], props[j : j + 1], {key: v[j : j + 1] for key, v in info.items()}, ended[j : j + 1]
+        )
+    for name, arr in whole.arrays().items():
+        assert np.array_equal(arr, rows.arrays()[name]), name

@@ -69,3 +69,31 @@ def obs_ids(obs: dict | object) -> np.ndarray:
     if ids.ndim != 2 or ids.dtype.kind not in "iu":
         raise ValueError(f"obs['item_ids'] must be an int array of shape (B, K), got {ids.shape} {ids.dtype}")
     return ids
+
+
+def occurrences(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group the rows of int64[m] ``items`` by id without ``np.unique`` or ``np.add.at``.
+
+    Returns:
+        ``order`` int64[m] (rows sorted by id, stable), then, in that order, ``rank``
+        int64[m] (0 for an id's first row, 1 for its second, ...) and ``count`` int64[m]
+        (rows of the same id). Rows of equal ``rank`` have distinct ids, so a fancy-index
+        update per rank is exact.
+    """
+    order = np.argsort(items, kind="stable")
+    m = len(items)
+    s = items[order]
+    first = np.empty(m, dtype=bool)
+    first[:1] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    runs = np.diff(np.append(starts, m))
+    return order, np.arange(m) - np.repeat(starts, runs), np.repeat(runs, runs)
+
+
+def grown(table: np.ndarray, size: int, fill: float | np.ndarray) -> np.ndarray:
+    """``table`` extended along axis 0 to ``size`` rows, the new rows set to ``fill``."""
+    out = np.empty((size, *table.shape[1:]))
+    out[: len(table)] = table
+    out[len(table) :] = fill
+    return out

@@ -18,10 +18,9 @@ single-row paths use as few calls as they can:
 - ``take`` instead of fancy indexing, in-place ufuncs, no ``np.unique`` / ``np.add.at``
   / ``concatenate`` per step.
 
-Batched products are stacked per user, ``(B, K, p) @ (p, p)``: every BLAS call stays
-small and single-threaded, whereas one flat ``(B*K, p)`` GEMM lets OpenBLAS start threads
-that stall when the cores are busy. Batched shared scores with ``features="outer"`` never
-form the B x K x p features (see ``SharedRidge.mean_var_outer``).
+Batched products are stacked per user, ``(B, K, p) @ (p, p)``, or chunked: small BLAS calls
+that stay single-threaded. Batched shared scores with ``features="outer"`` never form the
+B x K x p features (see ``SharedRidge.mean_var_outer``).
 """
 
 from __future__ import annotations
@@ -32,7 +31,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from recbandit._validation import check_choice, check_float
+from recbandit.agents._grouped import grouped_mean_var
+from recbandit.agents._items import grown as _grown
 from recbandit.agents._items import id_bound, obs_ids
+from recbandit.agents._items import occurrences as _occurrences
 from recbandit.agents.base import Agent, AgentConfig, Obs, check_rewards, checked_contexts
 
 if TYPE_CHECKING:
@@ -48,6 +50,8 @@ _LOG_ROWS = 1024
 #: Occurrence ranks handled by vectorised passes in batched disjoint updates; an item with
 #: more rows in one batch is re-inverted from ``A`` instead.
 _PASSES = 4
+
+_OUTER_CHUNK = 16  # users per chunk of SharedRidge.mean_var_outer
 
 #: Floats gathered per chunk of users in ``DisjointRidge.mean_var``: keeps the gathered
 #: float64[chunk, K, p + 1, p] models in cache (one gather of all B * K of them is bound by
@@ -81,6 +85,8 @@ class SharedRidge:
         self._b = np.zeros(p)
         self._log = _RowLog(p)  # single rows not yet in _A, _b
         self._table32: tuple[int, np.ndarray] | None = None  # float32 copy for batched scoring
+        self._perm: tuple[int, np.ndarray] | None = None  # A^-1 as [a, (j, d, c)] for mean_var_outer
+        self._buf = np.empty((p, p + 1))  # the rank-one update's outer product
         self.version = 0  # bumped on every update (lets samplers cache factorisations)
 
     @property
@@ -124,10 +130,10 @@ class SharedRidge:
     def mean_var_outer(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``mean_var(x)`` for the outer-product features ``x = vec(u_b ⊗ v_bk)``, without forming x.
 
-        With ``A^-1`` indexed by pairs ((a, j), (c, d)) and ``theta`` by (a, j):
-        ``x^T A^-1 x = v^T M_b v``, ``M_b[j, d] = sum_ac u_a A^-1[(a, j), (c, d)] u_c``, and
-        ``x^T theta = v^T w_b``, ``w_b[j] = sum_a u_a theta[(a, j)]``: per user an n x n
-        matrix, so each candidate costs n * n instead of p * p = (m * n)^2.
+        ``x^T A^-1 x = v^T M_b v`` with ``M_b[j, d] = sum_ac u_a A^-1[(a, j), (c, d)] u_c`` and
+        ``x^T theta = v^T w_b`` with ``w_b[j] = sum_a u_a theta[(a, j)]``: per user an n x n
+        matrix (p^2 multiply-adds, in chunks of ``_OUTER_CHUNK`` users that stay in cache), so
+        a candidate costs n * n instead of p * p = (m * n)^2.
 
         Args:
             u: float64[B, m], user features.
@@ -135,9 +141,15 @@ class SharedRidge:
         """
         b, m = u.shape
         n = v.shape[2]
-        rows = (u @ self._table.reshape(m, n * (self.p + 1))).reshape(b, n, self.p + 1)  # sum over a
-        w = rows[:, :, self.p]
-        mat = np.einsum("bjcd,bc->bjd", rows[:, :, : self.p].reshape(b, n, m, n), u)  # sum over c
+        if self._perm is None or self._perm[0] != self.version:
+            blocks = self.A_inv.reshape(m, n, m, n).transpose(0, 1, 3, 2)  # [a, j, d, c]
+            self._perm = (self.version, np.ascontiguousarray(blocks).reshape(m, n * n * m))
+        perm, mat = self._perm[1], np.empty((b, n, n))
+        for s in range(0, b, _OUTER_CHUNK):
+            us = u[s : s + _OUTER_CHUNK]
+            rows = (us @ perm).reshape(len(us), n * n, m)  # sum over a
+            mat[s : s + _OUTER_CHUNK] = (rows @ us[:, :, None]).reshape(len(us), n, n)  # sum over c
+        w = u @ self.theta.reshape(m, n)
         return (v @ w[:, :, None])[..., 0], rowdot(v @ mat, v)
 
     def update(self, x: np.ndarray, r: np.ndarray) -> None:
@@ -145,7 +157,7 @@ class SharedRidge:
         n, p = x.shape[0], self.p
         if n == 1:
             v, y = x[0], float(r[0])
-            _rank_one(self._table.T, v, y)
+            _rank_one(self._table.T, v, y, self._buf.T)
             if self._log.add(0, v, y):
                 self._fold()
         else:
@@ -235,6 +247,8 @@ class DisjointRidge:
             v = x[0]
             xt = (self._flat.take(ids[0], axis=0).reshape(k * (p + 1), p) @ v).reshape(k, p + 1)
             return xt[None, :, p], (xt[:, :p] @ v)[None]
+        if b * k >= 2 * self._n:  # items repeat across the batch: read each model once
+            return grouped_mean_var(self._table, x, ids, _CHUNK_FLOATS >> 2)
         # Per chunk of users: gather [A_i^-1; theta_i^T] of their candidates, multiply by x
         # -> [A_i^-1 x, theta_i^T x]. Chunks keep the gathered blocks in cache.
         mean, var = np.empty((b, k)), np.empty((b, k))
@@ -289,17 +303,18 @@ def _rank_one_many(tables: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarr
     return tables - (c * scale[:, None])[:, :, None] * av[:, None, :]
 
 
-def _rank_one(table: np.ndarray, v: np.ndarray, y: float) -> None:
+def _rank_one(table: np.ndarray, v: np.ndarray, y: float, buf: np.ndarray | None = None) -> None:
     """Add one row ``v`` float64[p] with response ``y`` to ``table`` = [A^-1; theta^T] float64[p + 1, p], in place.
 
     Sherman–Morrison with gain ``k = A^-1 v / (1 + v^T A^-1 v)``: ``A^-1 -= k (A^-1 v)^T``
-    and ``theta += k (y - v^T theta)`` (so ``theta`` stays ``A^-1 b``), as one outer product.
+    and ``theta += k (y - v^T theta)`` (so ``theta`` stays ``A^-1 b``), as one outer product,
+    written into ``buf`` (laid out as ``table``) when given: no allocation per update.
     """
     c = table @ v  # [A^-1 v; v^T theta]
     av = c[:-1]
     scale = 1.0 / (1.0 + av @ v)
     c[-1] -= y
-    table -= np.multiply.outer(c * scale, av)
+    table -= np.multiply.outer(c * scale, av, out=buf)
 
 
 class _RowLog:
@@ -324,26 +339,6 @@ class _RowLog:
         return self.ids[:n].copy(), self.x[:n].copy(), self.r[:n].copy()
 
 
-def _occurrences(items: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group the rows of int64[m] ``items`` by id without ``np.unique`` or ``np.add.at``.
-
-    Returns:
-        ``order`` int64[m] (rows sorted by id, stable), then, in that order, ``rank``
-        int64[m] (0 for an id's first row, 1 for its second, ...) and ``count`` int64[m]
-        (rows of the same id). Rows of equal ``rank`` have distinct ids, so a fancy-index
-        update per rank is exact.
-    """
-    order = np.argsort(items, kind="stable")
-    m = len(items)
-    s = items[order]
-    first = np.empty(m, dtype=bool)
-    first[:1] = True
-    np.not_equal(s[1:], s[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    runs = np.diff(np.append(starts, m))
-    return order, np.arange(m) - np.repeat(starts, runs), np.repeat(runs, runs)
-
-
 def _add_by_item(
     a: np.ndarray, b: np.ndarray, items: np.ndarray, x: np.ndarray, r: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -364,14 +359,6 @@ def _add_by_item(
         np.add.at(a, items[rest], outer[rest])
         np.add.at(b, items[rest], rx[rest])
     return order, rank, count
-
-
-def _grown(table: np.ndarray, size: int, fill: float | np.ndarray) -> np.ndarray:
-    """``table`` extended along axis 0 to ``size`` rows, the new rows set to ``fill``."""
-    out = np.empty((size, *table.shape[1:]))
-    out[: len(table)] = table
-    out[len(table) :] = fill
-    return out
 
 
 @dataclass(frozen=True)

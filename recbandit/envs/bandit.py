@@ -74,7 +74,7 @@ class BanditEnv(ProblemAttributes, gym.Env[Obs, np.int64]):
 
     def step(self, action: Any) -> tuple[Obs, float, bool, bool, dict[str, Any]]:
         """Reward the current user for ``action`` and draw the next user."""
-        if not self.action_space.contains(action):
+        if not _is_action(action, self.problem.k):
             raise ValueError(f"action must be an integer in [0, {self.problem.k}), got {action!r}")
         actions = np.array([int(action)], dtype=np.int64)
         rewards, info = self.problem.outcome(self.np_random, self._t, self._users, self._candidates, actions)
@@ -82,3 +82,11 @@ class BanditEnv(ProblemAttributes, gym.Env[Obs, np.int64]):
         self._t += 1
         # Never terminated: a continuing stream of users; truncation is TimeLimit's job.
         return self._next(), float(rewards[0]), False, False, info
+
+
+def _is_action(action: Any, k: int) -> bool:
+    """``Discrete(k).contains(action)`` without its conversions: an integer (or 0-d integer array) in ``[0, k)``."""
+    if isinstance(action, (int, np.integer)):
+        return bool(0 <= action < k)
+    arr = np.asarray(action)
+    return arr.shape == () and arr.dtype.kind in "iu" and 0 <= int(arr) < k

@@ -80,16 +80,22 @@ class BatchedBanditEnv(ProblemAttributes, gym.Env[Obs, np.ndarray]):
         actions = np.asarray(action)
         if (
             actions.shape != (self.num_envs,)
-            or not np.issubdtype(actions.dtype, np.integer)
-            or (actions < 0).any()
-            or (actions >= self.problem.k).any()
+            or actions.dtype.kind not in "iu"
+            or not _in_range(actions, self.problem.k)
         ):
             raise ValueError(
                 f"action must be {self.num_envs} integers in [0, {self.problem.k}), "
                 f"got shape {actions.shape} dtype {actions.dtype}"
             )
         rewards, info = self.problem.outcome(
-            self.np_random, self._t, self._users, self._candidates, actions.astype(np.int64)
+            self.np_random, self._t, self._users, self._candidates, actions.astype(np.int64, copy=False)
         )
         self._t += self.num_envs
         return self._next(), float(rewards.sum()), False, False, info
+
+
+def _in_range(actions: np.ndarray, k: int) -> bool:
+    """Whether every entry of the integer array ``actions`` is in ``[0, k)``."""
+    if len(actions) == 1:  # online: one Python comparison instead of two reductions
+        return 0 <= int(actions[0]) < k
+    return bool(actions.min() >= 0 and actions.max() < k)

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from recbandit._validation import check_int
-from recbandit.envs.user_models import UserModel
+from recbandit.envs.user_models import LatentFactorUserModel, SatiationUserModel, UserModel
 from recbandit.types import (
     COLD,
     EXPECTED_REWARD,
@@ -29,6 +29,8 @@ from recbandit.types import (
 )
 
 _REJECTION_MIN_RATIO = 4  # below n_avail / K of this, sample by argpartition instead
+#: Largest user x item truth (entries) kept as a table of expected rewards (32 MB of float64).
+TABLE_MAX = 1 << 22
 
 
 @dataclass
@@ -76,6 +78,8 @@ class BanditProblem:
     _user_order: np.ndarray | None = field(init=False, repr=False)
     _sorted_user_arrival: np.ndarray | None = field(init=False, repr=False)
     _user_cum_weights: np.ndarray | None = field(init=False, repr=False)
+    _table: np.ndarray | None = field(init=False, repr=False, default=None)
+    _last_arrival: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         self.k = check_int("k", self.k, min_value=2)
@@ -89,6 +93,7 @@ class BanditProblem:
         self.item_arrival = arrival.astype(np.int64)
         self._order = np.argsort(self.item_arrival, kind="stable")
         self._sorted_arrival = self.item_arrival[self._order]
+        self._last_arrival = int(self._sorted_arrival[-1]) if n_items else 0
         n0 = self.n_available(0)
         if self.k > n0:
             raise ValueError(
@@ -169,6 +174,8 @@ class BanditProblem:
 
     def n_available(self, t: int) -> int:
         """Number of items available at decision ``t``."""
+        if t >= self._last_arrival:  # the whole catalogue (always, without arrivals)
+            return len(self._sorted_arrival)
         return int(np.searchsorted(self._sorted_arrival, t, side="right"))
 
     def observation_space(self, batch: int | None) -> spaces.Dict:
@@ -219,15 +226,15 @@ class BanditProblem:
                 slots = np.minimum(slots, arrived - 1)
             return self._user_order[slots].astype(np.int64)
         if self._user_cdf is None:
-            return rng.integers(self.n_users, size=n).astype(np.int64)
+            return rng.integers(self.n_users, size=n).astype(np.int64, copy=False)
         users = np.searchsorted(self._user_cdf, rng.random(n), side="right")
         return np.minimum(users, self.n_users - 1).astype(np.int64)
 
     def observe(self, users: np.ndarray, candidates: np.ndarray) -> dict[str, np.ndarray]:
         """Observation dict for users int64[B] and candidates int64[B, K]."""
         return {
-            "user": self.user_contexts[users],
-            "items": self.item_contexts[candidates],
+            "user": self.user_contexts.take(users, axis=0),
+            "items": self.item_contexts.take(candidates, axis=0),
             "item_ids": candidates,
         }
 
@@ -251,13 +258,47 @@ class BanditProblem:
         Returns:
             rewards float64[B] and the info dict (every value has leading dimension B).
         """
-        expected = self.user_model.expected_reward(users, candidates)
+        expected = self.expected_reward(users, candidates)
         info = step_info(rng, expected, actions, users, candidates, self.cold(t, candidates))
         return info[REWARDS], info
 
+    def expected_reward(self, users: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+        """float64[B, K]: the user model's expected rewards of users int64[B] for candidates int64[B, K].
+
+        A user model whose values are elementwise (a pair's value does not depend on the
+        other pairs of the call, bit for bit: ``LatentFactorUserModel``'s einsum, see
+        ``_elementwise``) is tabulated over all users x items on first use when the table has
+        at most ``TABLE_MAX`` entries; a step then reads B x K entries instead of computing
+        them. The values are the model's own, so runs are unchanged.
+        """
+        table = self._truth_table()
+        if table is None:
+            return self.user_model.expected_reward(users, candidates)
+        return table.take(users[:, None] * table.shape[1] + candidates)
+
+    def _truth_table(self) -> np.ndarray | None:
+        """float64[n_users, n_items] expected rewards (built once), or None where not tabulated."""
+        if self._table is None:
+            model = self.user_model
+            n_users, n_items = self.n_users, self.n_items
+            if not _elementwise(model) or n_users * n_items > TABLE_MAX:
+                return None
+            items, rows = np.arange(n_items), 64
+            self._table = np.concatenate(
+                [
+                    model.expected_reward(
+                        np.arange(s, min(s + rows, n_users)), np.tile(items, (min(rows, n_users - s), 1))
+                    )
+                    for s in range(0, n_users, rows)
+                ]
+            )
+        return self._table
+
     def cold(self, t: int, candidates: np.ndarray) -> np.ndarray:
         """bool[B, K]: which candidates arrived after decision 0 and within ``cold_window`` of ``t``."""
-        arrival = self.item_arrival[candidates]  # type: ignore[index]
+        if not self._last_arrival:  # no item arrives later: none is ever cold
+            return np.zeros(candidates.shape, bool)
+        arrival = self.item_arrival.take(candidates)  # type: ignore[union-attr]
         return (arrival > 0) & (t - arrival < self.cold_window)
 
 
@@ -325,10 +366,13 @@ def step_info(
     Returns:
         The info dict; ``info["rewards"]`` float64[B] holds the sampled rewards.
     """
-    rows = np.arange(len(users))
-    chosen = expected[rows, actions]
     best = expected.argmax(axis=1)
-    optimum = expected[rows, best]
+    if len(users) == 1:  # online: slices of the one row instead of fancy indexing
+        a, o = int(actions[0]), int(best[0])
+        chosen, optimum = expected[0, a : a + 1].copy(), expected[0, o : o + 1].copy()
+    else:
+        rows = np.arange(len(users))
+        chosen, optimum = expected[rows, actions], expected[rows, best]
     rewards = (rng.random(len(users)) < chosen).astype(np.float64)
     return {
         EXPECTED_REWARDS: expected,
@@ -341,6 +385,26 @@ def step_info(
         USER_IDS: users,
         COLD: cold,
     }
+
+
+def _elementwise(model: UserModel) -> bool:
+    """Whether ``model.expected_reward`` of a pair is the same, bit for bit, in any call shape.
+
+    A model may say so with an ``elementwise`` attribute; otherwise only the latent-factor
+    models whose ``expected_reward`` and ``logits`` are the ones defined in
+    ``recbandit.envs.user_models`` count (their einsum is checked for this in
+    ``tests/test_envs.py``).
+    """
+    said = getattr(model, "elementwise", None)
+    if said is not None:
+        return bool(said)
+    if not isinstance(model, LatentFactorUserModel):
+        return False
+    kind = type(model)
+    return kind.expected_reward is LatentFactorUserModel.expected_reward and kind.logits in (
+        LatentFactorUserModel.logits,
+        SatiationUserModel.logits,
+    )
 
 
 def _as_contexts(name: str, value: np.ndarray, n_rows: int) -> np.ndarray:
@@ -364,6 +428,10 @@ def _sample_distinct(rng: np.random.Generator, n: int, k: int, batch: int) -> np
         keys = rng.random((batch, n))
         return np.argsort(keys, axis=1)[:, :k].astype(np.int64)
     out = rng.integers(n, size=(batch, k))
+    if batch == 1:  # one row: a set of k Python ints checks it faster than a sort
+        while len(set(out[0].tolist())) < k:
+            out = rng.integers(n, size=(1, k))
+        return out
     todo = np.arange(batch)
     while True:
         srt = np.sort(out[todo], axis=1)

@@ -95,6 +95,8 @@ class RunLog:
             ended: bool[B], the user's episode ended with this decision (session envs).
         """
         b = len(actions)
+        if b == 1:  # online: scalar stores, no slices or fancy indexing (a few us a decision)
+            return self._record_one(start, int(actions[0]), propensities, info, ended)
         sl, rows = slice(start, start + b), np.arange(b)
         self.regret[sl] = info[REGRET]
         self.rewards[sl] = info[REWARDS]
@@ -110,6 +112,23 @@ class RunLog:
         if SESSION_IDS in info:
             self.sessions[sl] = info[SESSION_IDS]
             self.ends[sl] = ended
+
+    def _record_one(self, i: int, a: int, propensities: np.ndarray, info: dict[str, Any], ended: np.ndarray) -> None:
+        """``record`` of one decision (row ``i``, chosen position ``a``); the same values, stored one by one."""
+        self.regret[i] = info[REGRET][0]
+        self.rewards[i] = info[REWARDS][0]
+        self.expected[i] = info[EXPECTED_REWARD][0]
+        self.optimal[i] = info[OPTIMAL_REWARD][0]
+        self.propensities[i] = propensities[0]
+        self.actions[i] = a
+        self.items[i] = info[INFO_ITEM_IDS][0, a]
+        self.users[i] = info[USER_IDS][0]
+        cold = info[COLD][0]
+        self.cold[i] = cold[a]
+        self.cold_offered[i] = np.count_nonzero(cold) / len(cold)  # = cold.mean(), exactly
+        if SESSION_IDS in info:
+            self.sessions[i] = info[SESSION_IDS][0]
+            self.ends[i] = ended[0]
 
 
 def run_bytes(horizon: int, save_log: bool = False) -> int:
