@@ -36,7 +36,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check recbandit tests benchmarks
 	$(VENV)/bin/mypy recbandit
-	$(PY) -m pytest -q
+	# Two pytest workers (the machine's 2 cores); a module's tests stay in one worker, so its
+	# fixtures are built once.
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
