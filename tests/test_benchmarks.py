@@ -20,7 +20,7 @@ def test_benchmark_script_runs_quick(script: str, tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "decisions/s" in proc.stdout
@@ -33,7 +33,7 @@ def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "session.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| myopic oracle (true state) | 1 | 3,200 |" in proc.stdout and "| ppo | 1 | 3,200 |" in proc.stdout
@@ -56,7 +56,7 @@ def test_fidelity_benchmark_runs_quick(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "fidelity.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=1200,
         cwd=tmp_path,  # the quick logs go to ./runs
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -96,7 +96,7 @@ def test_loop_benchmark_runs_quick_and_tabulates(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "loop.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "decisions/s" in proc.stdout
@@ -114,7 +114,7 @@ def test_loop_benchmark_runs_quick_and_tabulates(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "loop.py"), "--table", str(out), "--before", str(out)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=1200,
     )
     assert table.returncode == 0, table.stderr[-2000:]
     assert "| Synthetic-v0 | 64 | linucb-shared |" in table.stdout and "before |" in table.stdout

@@ -416,13 +416,13 @@ def test_run_with_progress_bars_when_not_a_terminal(tmp_path: Path) -> None:
 def test_console_script_entry_point(tmp_path: Path) -> None:
     script = Path(sys.executable).parent / ("recbandit.exe" if os.name == "nt" else "recbandit")
     assert script.exists(), f"console script not installed next to {sys.executable}"
-    proc = subprocess.run([str(script), "list"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([str(script), "list"], capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("envs:\n")
     for name in AGENTS:
         assert f"  {name} " in proc.stdout
     argv = [str(script), "run", "--agents", "nope", "--out", "unused"]
-    bad = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    bad = subprocess.run(argv, capture_output=True, text=True, timeout=1200, cwd=tmp_path)
     assert bad.returncode == 2
     assert bad.stderr.startswith("recbandit run: error: unknown agent 'nope'")
     assert os.listdir(tmp_path) == []

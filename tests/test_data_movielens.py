@@ -544,7 +544,7 @@ def test_load_speed_benchmark_smoke(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "20,000 ratings" in proc.stdout and "peak RSS" in proc.stdout

@@ -512,7 +512,7 @@ def test_encode_benchmark_quick_run(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "encode.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1200,
         env=env,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

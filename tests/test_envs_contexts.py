@@ -127,7 +127,7 @@ def test_context_benchmark_quick(tmp_path: Path) -> None:
 
     argv = [sys.executable, str(ROOT / "benchmarks" / "context.py"), "--quick", "--out", str(tmp_path)]
     argv += ["--contexts", "bow:16", "--context-agents", "linucb-shared", "--id-agents", "ucb1"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = (tmp_path / "summary.md").read_text()
     assert "| agent | bow | ids only |" in summary and "| linucb-shared | " in summary and "| ucb1 | " in summary

@@ -406,7 +406,7 @@ def test_movielens_benchmark_quick(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "movielens.py"), "--quick", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "popularity" in proc.stdout and "cumulative regret" in proc.stdout

@@ -60,7 +60,7 @@ def test_vocab_shift_benchmark_runs_quick(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "vocab_shift.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| 0 | bow:256 |" in proc.stdout and "| 1 | bow:256 |" in proc.stdout

@@ -291,7 +291,7 @@ def test_ope_benchmark_quick(tmp_path: Path) -> None:
         [sys.executable, str(script), "--quick", "--path", str(OBD), "--out", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "ope.json").read_text())
