@@ -67,14 +67,16 @@ class Args:
     """BERT configurations to measure"""
     texts: int = 32
     """texts encoded per configuration (large: a quarter of it, base: half)"""
-    step_batch: int = 8
-    """texts per fine-tuning step"""
+    step_batch: int = 4
+    """texts per fine-tuning step (large: half of it)"""
     max_length: int = 64
     """tokens per text (padded)"""
     threads: int = 1
     """torch CPU threads (the machine is shared)"""
     out: Path | None = None
     """results folder (default benchmarks/results/cost; runs/cost-quick with --quick)"""
+    reuse_sizes: bool = False
+    """keep the size measurements already in OUT/cost.json (redraw the frontier only)"""
     quick: bool = False
     """smoke run: mini and small, 4 texts, batch 2; the frontier only when the coldstart summary exists"""
 
@@ -167,7 +169,7 @@ def measure_size(name: str, n: int, args: Args, tok: Any, sample: list[str]) -> 
         "seconds_per_1000": rec.seconds * 1000 / n,
         "peak_rss_bytes": rec.peak_rss_bytes,
     }
-    b = {k: v[: args.step_batch] for k, v in batch.items()}
+    b = {k: v[: max(1, args.step_batch // 2) if "large" in name else args.step_batch] for k, v in batch.items()}
     for mode in ("top-k", "lora"):
         m = BertModel(cfg)
         if mode == "top-k":
@@ -267,8 +269,11 @@ def main(args: Args) -> None:
     folder = ENCODERS["minilm"].local_folder(parse_spec("minilm"))  # type: ignore[misc]
     tok = AutoTokenizer.from_pretrained(str(folder))
     sample = texts(args.texts)
-    rows = []
-    for name in args.sizes:
+    rows: list[dict[str, Any]] = []
+    previous = out / "cost.json"
+    if args.reuse_sizes and previous.exists():
+        rows = json.loads(previous.read_text())["sizes"]
+    for name in [s for s in args.sizes if s not in {r["config"] for r in rows}]:
         n = max(2, args.texts // (4 if "large" in name else 2 if "base" in name else 1))
         t0 = time.perf_counter()
         rows.append(measure_size(name, n, args, tok, sample))
@@ -278,21 +283,28 @@ def main(args: Args) -> None:
         f"## Encoder size: randomly initialised BERT, CPU ({args.threads} thread(s), texts padded to "
         f"{args.max_length} tokens)",
         "",
-        "| config | params (M) | encode GFLOP / 1,000 texts | encode s / 1,000 texts (CPU) | top-k step GFLOP "
-        "| top-k step s (CPU) | LoRA step GFLOP | LoRA step s (CPU) | GPU |",
+        "| config | params (M) | encode GFLOP / 1,000 texts | encode s / 1,000 texts (CPU) | top-k fine-tune GFLOP "
+        "/ 1,000 texts | top-k s / 1,000 texts (CPU) | LoRA fine-tune GFLOP / 1,000 texts | LoRA s / 1,000 texts "
+        "(CPU) | GPU |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
+        per = {m: 1000 / r[m]["step_texts"] for m in ("top-k", "lora")}
         doc.append(
             f"| {r['config']} | {r['params'] / 1e6:.1f} | {r['encode']['flops_per_1000'] / 1e9:,.0f} | "
-            f"{r['encode']['seconds_per_1000']:,.1f} (from {r['texts_measured']}) | "
-            f"{r['top-k']['step_flops'] / 1e9:,.1f} | {r['top-k']['step_seconds']:.2f} | "
-            f"{r['lora']['step_flops'] / 1e9:,.1f} | {r['lora']['step_seconds']:.2f} | "
-            f"{'measured: ' + result['gpu'] if gpu else 'not measured (no GPU on this machine)'} |"
+            f"{r['encode']['seconds_per_1000']:,.0f} (from {r['texts_measured']}) | "
+            + " | ".join(
+                f"{r[m]['step_flops'] * per[m] / 1e9:,.0f} | {r[m]['step_seconds'] * per[m]:,.0f} "
+                f"(steps of {r[m]['step_texts']})"
+                for m in ("top-k", "lora")
+            )
+            + f" | {'measured: ' + result['gpu'] if gpu else 'not measured (no GPU on this machine)'} |"
         )
     doc += [
         "",
-        f"A fine-tuning step is {args.step_batch} texts (forward, backward, AdamW). Machine: "
+        "Fine-tuning: one training step (forward, backward, AdamW) of a few texts, scaled to 1,000 texts (one "
+        "epoch over 1,000 texts; FLOPs exactly proportional to the texts at a fixed length). Seconds are single "
+        "measurements on a machine shared with other jobs: compare orders of magnitude, not percentages. Machine: "
         f"{result['machine']['processor']}, {result['machine']['cpus']} CPUs shared with other jobs.",
         "",
         f"Command: `{' '.join(['python', 'benchmarks/cost.py', *sys.argv[1:]])}`",
