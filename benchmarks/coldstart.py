@@ -16,7 +16,8 @@ Grid (envs x contexts x agents x seeds, online: the agent updates after every de
   Fine-tuning needs logged ratings, so Synthetic-v0 has no fine-tuned columns.
 - agents: per context ``linucb-disjoint``, ``linucb-shared``, ``linucb-shared+ids``
   (``item_id_features=True``: text plus a per-id bias), ``lints-shared``, ``linucb-hybrid``,
-  ``neural-linear`` (on MovieLens only on ``bow+ov`` and ``minilm+ov``, for the time budget);
+  ``neural-linear`` (on MovieLens only on ``bow+ov`` and ``minilm+ov``, and on the tuned columns
+  only ``tuned_agents``, for the time budget);
   the context-free ``ts`` (item id only: one Beta posterior per item) once per env.
 
 Measured per run (``record["cold"]``, ``recbandit.evaluation.cold``): overall cumulative
@@ -61,6 +62,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "coldstart"
 SYN = "recbandit/Synthetic-v0"
 ML = "recbandit/MovieLens100K-v0"
 ID_ONLY = "item id only"
+SHIFT, CONTROL = "synthetic, vocab shift", "synthetic, no shift (control)"
 CONTEXT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "linucb-disjoint": ("linucb-disjoint", {}),
     "linucb-shared": ("linucb-shared", {}),
@@ -95,6 +97,8 @@ class Args:
     """where the tuned encoders are saved (reused when present: the fit runs once)"""
     tune_max_length: int = 64
     """tokens per film text for the tuned encoders (overviews are cut there)"""
+    tuned_agents: tuple[str, ...] = ("linucb-shared", "linucb-shared+ids", "linucb-hybrid")
+    """context agents on the tuned columns (a subset of ``agents``, for the time budget)"""
     tune_rows: int = 3_000
     """fit rows of each fine-tuning mode's own training (a seeded sample of the fitting part)"""
     workers: int = 2
@@ -204,7 +208,7 @@ def columns(args: Args) -> list[Column]:
     """The grid's (env, context) cells."""
     agents = tuple(args.agents)
     out = []
-    for shift, name in ((1.0, "synthetic, vocab shift"), (0.0, "synthetic, no shift (control)")):
+    for shift, name in ((1.0, SHIFT), (0.0, CONTROL)):
         for spec in args.contexts:
             out.append(
                 Column(
@@ -221,7 +225,8 @@ def columns(args: Args) -> list[Column]:
             Column(ml, ML, args.ml_horizon, "minilm", {"encoder": "minilm"}, light),
         ]
         for mode in args.tuned:
-            out.append(Column(ml, ML, args.ml_horizon, f"tuned-{mode}+ov", {**ov}, light, tuned=mode))
+            tuned_agents = tuple(a for a in agents if a in args.tuned_agents)
+            out.append(Column(ml, ML, args.ml_horizon, f"tuned-{mode}+ov", {**ov}, tuned_agents, tuned=mode))
     return out
 
 
@@ -391,6 +396,23 @@ def tables(records: list[dict[str, Any]], args: Args) -> tuple[list[str], dict[s
                 f"| {e} | {name} | {lm} − {base} | {diff_cell(*ds['overall'])} | {diff_cell(*ds['cold'])} "
                 f"| {diff_cell(*ds['new_users'])} |"
             )
+    # The shift's own effect: (LM - bow under the shift) - (LM - bow without it), per agent.
+    did = [
+        "| agent | contexts | Δ cold-item regret, shift | Δ, control | shift minus control |",
+        "|---|---|---:|---:|---:|",
+    ]
+    shifted = {(d["agent"], d["lm"], d["base"]): d for d in summary["lm_minus_bow"] if d["env"] == SHIFT}
+    for d in summary["lm_minus_bow"]:
+        s1 = shifted.get((d["agent"], d["lm"], d["base"]))
+        if d["env"] != CONTROL or s1 is None:
+            continue
+        (m1, h1), (m0, h0) = s1["cold"], d["cold"]
+        both = (m1 - m0, float(np.hypot(h1, h0)))
+        summary.setdefault("shift_minus_control", []).append({"agent": d["agent"], "cold": list(both)})
+        did.append(
+            f"| {d['agent']} | {d['lm']} − {d['base']} | {diff_cell(m1, h1)} | {diff_cell(m0, h0)} "
+            f"| {diff_cell(*both)} |"
+        )
     # Hybrid minus the better of per-item TS and shared LinUCB on its context, and minus the best other agent.
     hyb = [
         "| env | context | hybrid overall regret | compared with | Δ overall regret | Δ cold-item regret |",
@@ -414,6 +436,15 @@ def tables(records: list[dict[str, Any]], args: Args) -> tuple[list[str], dict[s
                 f"| {diff_cell(*do)} | {diff_cell(*dc)} |"
             )
     lines += ["### Language model minus bag of words (same env and agent; Welch 95%)", "", *rows, ""]
+    if len(did) > 2:
+        lines += [
+            "### Vocabulary shift minus control: the part of the language model's gain the shift creates",
+            "",
+            "(half-width: root sum of squares of the two Welch half-widths, approximate)",
+            "",
+            *did,
+            "",
+        ]
     lines += ["### Hybrid LinUCB minus the best other agent of its env (Welch 95%)", "", *hyb, ""]
     return lines, summary
 
