@@ -251,15 +251,16 @@ def main(args: Args) -> None:
             f"## Frontier: cold-item regret reduction of `{args.agent}` against compute",
             "",
             "| env | context | reduction vs baseline (Welch 95%) | encode GFLOP | encode s | fine-tune GFLOP "
-            "| fine-tune s | Pareto |",
-            "|---|---|---:|---:|---:|---:|---:|---|",
+            "| fine-tune s | Pareto (point estimates) | reduction's interval excludes 0 |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|",
         ]
         for env, ps in pts.items():
             for p in sorted(ps, key=lambda q: q["flops"]):
                 doc.append(
                     f"| {env} | {p['context']} (vs {p['baseline']}) | {p['reduction']:+,.1f} ± {p['half']:,.1f} | "
                     f"{p['encode_flops'] / 1e9:,.1f} | {p['encode_s']:.1f} | {p['tune_flops'] / 1e9:,.0f} | "
-                    f"{p['tune_s']:.0f} | {'yes' if p['pareto'] else ''} |"
+                    f"{p['tune_s']:.0f} | {'yes' if p['pareto'] else ''} | "
+                    f"{'yes' if abs(p['reduction']) > p['half'] else 'no'} |"
                 )
         doc.append("")
     from transformers import AutoTokenizer
