@@ -117,6 +117,7 @@ class TunedTextEncoder(TextEncoder):
         self.num_threads = base.num_threads
         self.sort_by_length = base.sort_by_length
         self.count_flops = base.count_flops
+        self.progress = base.progress
         self.device = base.device
         self.allow_download = base.allow_download
         self.revision = base.revision
