@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -465,6 +468,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; bad input exits with status 2 and a one-line message, never a traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _ctrl_c_stops_sweeps():
+        return _dispatch(args)
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops_sweeps() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt as usual and also sets ``sweep.INTERRUPTED``.
+
+    The flag survives a KeyboardInterrupt that a library swallowed, so the sweep still stops
+    after the step in progress. Only installed over Python's default handler, in the main thread.
+    """
+    from recbandit.evaluation.sweep import INTERRUPTED
+
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        INTERRUPTED.set()
+        raise KeyboardInterrupt
+
+    INTERRUPTED.clear()
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """Run the subcommand; map bad input, memory and Ctrl-C to one line and an exit status."""
     try:
         return int(args.func(args))
     except ValueError as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -91,14 +92,12 @@ def ray_cluster(address: str | None, num_cpus: int) -> Iterator[Any]:
 def node_info() -> dict[str, Any]:
     """Where the calling process runs: Ray node id (None outside Ray), host name, IP and pid."""
     node_id = ip = None
-    try:
-        import ray
-
-        if ray.is_initialized():
-            node_id = ray.get_runtime_context().get_node_id()
-            ip = ray.util.get_node_ip_address()
-    except ImportError:  # pragma: no cover
-        pass
+    # Only a process where Ray is already imported can be a Ray worker: a local sweep never
+    # imports Ray (a seconds-long import, during which a Ctrl-C could be swallowed).
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        node_id = ray.get_runtime_context().get_node_id()
+        ip = ray.util.get_node_ip_address()
     return {"id": node_id, "hostname": socket.gethostname(), "ip": ip, "pid": os.getpid()}
 
 

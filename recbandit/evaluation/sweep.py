@@ -13,6 +13,7 @@ that say where they ran: ``backend`` (``"local"`` or ``"ray"``) and ``node``
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -25,6 +26,11 @@ from recbandit.evaluation.ray_backend import RunFailure, node_info
 from recbandit.evaluation.results import write_record
 from recbandit.evaluation.runlog import check_memory
 from recbandit.evaluation.runner import RunSpec, build_envs, execute, finished, validate_specs
+
+#: Set by a SIGINT handler (``recbandit.cli`` installs one). The sweep checks it after every
+#: step of an in-process run, so a Ctrl-C whose KeyboardInterrupt a library swallowed (one
+#: raised inside a finaliser is printed and ignored by Python) still stops the sweep there.
+INTERRUPTED = threading.Event()
 
 BACKENDS = ("local", "ray")
 
@@ -166,6 +172,8 @@ def run_sweep(
 
                 def advance(n: int, task: TaskID = step) -> None:
                     bar.update(task, completed=n)
+                    if INTERRUPTED.is_set():
+                        raise KeyboardInterrupt
 
                 try:
                     record = execute(
