@@ -292,7 +292,8 @@ def _tensor(x: np.ndarray | None, dtype: torch.dtype = torch.float32) -> torch.T
     return None if x is None else torch.as_tensor(np.ascontiguousarray(x), dtype=dtype)
 
 
-def _side(name: str, x: np.ndarray | None, n: int) -> np.ndarray | None:
+def side_features(name: str, x: np.ndarray | None, n: int) -> np.ndarray | None:
+    """float32[n, d] side features checked for shape and finiteness; None when absent or 0-wide."""
     if x is None:
         return None
     arr = np.asarray(x, dtype=np.float32)
@@ -384,8 +385,8 @@ def fit_logistic_mf(
     split_time = check_float("split_time", split_time)
     start = time.perf_counter()
     n_users, n_items = len(data.users), len(data.items)
-    user_side = _side("user_side", user_side, n_users)
-    item_side = _side("item_side", item_side, n_items)
+    user_side = side_features("user_side", user_side, n_users)
+    item_side = side_features("item_side", item_side, n_items)
     train, test = data.split_by_time(split_time)
     y_train = train.binary_reward(threshold)
     y_test = test.binary_reward(threshold)

@@ -48,7 +48,7 @@ from recbandit.envs.fidelity import (
     popularity,
     scores,
 )
-from recbandit.envs.fitted import LogisticMFConfig, _fit_once
+from recbandit.envs.fitted import LogisticMFConfig, _fit_once, side_features
 from recbandit.envs.twotower import TwoTowerConfig, fit_two_tower
 from recbandit.envs.user_models import LatentFactorUserModel
 
@@ -185,16 +185,6 @@ def _fit_candidate(
     return tables, {"best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run, "config": asdict(tt)}
 
 
-def _side(name: str, x: np.ndarray | None, n: int) -> np.ndarray | None:
-    if x is None:
-        return None
-    arr = np.asarray(x, dtype=np.float32)
-    if arr.ndim != 2 or arr.shape[0] != n:
-        raise ValueError(f"{name} must have shape ({n}, d), got {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr if arr.shape[1] else None
-
 
 def fit_truth(
     data: LoggedData,
@@ -230,8 +220,8 @@ def fit_truth(
     start = time.perf_counter()
     inter = data.interactions
     n_users, n_items = len(data.users), len(data.items)
-    user_side = _side("user_side", user_side, n_users)
-    item_side = _side("item_side", item_side, n_items)
+    user_side = side_features("user_side", user_side, n_users)
+    item_side = side_features("item_side", item_side, n_items)
     labels = data.binary_reward(threshold).astype(np.float64)
     split = make_split(inter.user, inter.timestamp, config.protocol, config.holdout, config.val_share)
     fit_rows, train_rows, held = split.fit, split.train, split.held_out
