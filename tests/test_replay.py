@@ -129,6 +129,21 @@ def test_replay_on_the_obd_sample() -> None:
     assert res.rounds == 10_000 and abs(res.kept - 125) < 4 * np.sqrt(125)
 
 
+@pytest.mark.skipif(not (SHARED / "obd" / "random" / "all" / "all.csv").is_file(), reason="OBD sample not found")
+def test_replay_contexts_are_the_obd_envs() -> None:
+    # One set of rules: the round contexts replay gives the agent are the ones OBD-v0 gives
+    # the same visitors (PCA fitted on the same training rows), and so are the item contexts.
+    from recbandit.data.obd import load_obd
+    from recbandit.envs import make_env
+    from recbandit.evaluation.replay import log_contexts
+
+    env = make_env("recbandit/OBD-v0", path=str(SHARED / "obd"), campaign="men")
+    users, items = log_contexts(load_obd(SHARED / "obd", campaign="men"))
+    problem = env.unwrapped.problem
+    np.testing.assert_array_equal(users, problem.user_contexts)
+    np.testing.assert_array_equal(items, problem.item_contexts)
+
+
 def test_wilson_interval() -> None:
     lo, hi = wilson_interval(0, 130)
     assert lo == 0.0 and 0.02 < hi < 0.035

@@ -196,3 +196,25 @@ def feature_block(x: np.ndarray) -> np.ndarray:
     std = arr.std(axis=0)
     z = np.where(std > 0, (arr - arr.mean(axis=0)) / np.where(std > 0, std, 1.0), 0.0)
     return (z / np.sqrt(arr.shape[1])).astype(np.float32)
+
+
+def logged_round_contexts(context: np.ndarray, context_dim: int, fit_rows: np.ndarray | None = None) -> np.ndarray:
+    """float32[n, d]: logged per-round contexts as every logged-data consumer sees them.
+
+    Standardised (``feature_block``), then projected on the first ``context_dim`` principal
+    components (at most the block's width) fitted on the rows ``fit_rows`` (int or bool
+    index; None: all rows): the training rows for the OBD env, the same rows for replay.
+
+    Args:
+        context: float[n, c] the log's ``interactions.context``.
+        context_dim: dimension of the projection.
+        fit_rows: the rows the principal components are fitted on.
+    """
+    block = feature_block(context)
+    fit = block if fit_rows is None else block[fit_rows]
+    return PCAContexts(min(context_dim, *block.shape)).fit(fit).transform(block)
+
+
+def logged_item_contexts(item_raw: np.ndarray, context_dim: int) -> np.ndarray:
+    """float32[K, d]: item feature blocks (and text vectors) projected on ``context_dim`` principal components."""
+    return PCAContexts(min(context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)

@@ -26,7 +26,7 @@ from recbandit.encoders.base import Encoder
 from recbandit.encoders.bow import HashingBowEncoder
 from recbandit.envs.bandit import BanditEnv
 from recbandit.envs.batched import BatchedBanditEnv
-from recbandit.envs.contexts import PCAContexts, feature_block
+from recbandit.envs.contexts import feature_block, logged_item_contexts, logged_round_contexts
 from recbandit.envs.fitted import LogisticMFConfig
 from recbandit.envs.problem import BanditProblem
 from recbandit.envs.truth import TruthConfig, fit_truth
@@ -178,9 +178,8 @@ def _build(data: LoggedData, config: OBDEnvConfig, encoder: Encoder) -> tuple[Ba
     train_mask, held = model.split.fit, model.split.held_out
     train_rows = np.flatnonzero(train_mask)
 
-    item_ctx = PCAContexts(min(config.context_dim, *item_raw.shape)).fit(item_raw).transform(item_raw)
-    user_pca = PCAContexts(min(config.context_dim, *contexts.shape)).fit(contexts[train_rows])
-    user_ctx = user_pca.transform(contexts)
+    item_ctx = logged_item_contexts(item_raw, config.context_dim)
+    user_ctx = logged_round_contexts(inter.context, config.context_dim, train_rows)
     eval_rows = np.flatnonzero(held)
     schedule = weights = None
     if config.user_arrival == "log":

@@ -23,7 +23,6 @@ import numpy as np
 from recbandit._validation import check_int
 from recbandit.agents.base import Agent
 from recbandit.data.logged import LoggedData
-from recbandit.envs.contexts import PCAContexts
 
 
 @dataclass(frozen=True)
@@ -174,27 +173,30 @@ def wilson_interval(successes: float, trials: int, z: float = 1.96) -> tuple[flo
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def log_contexts(data: LoggedData, context_dim: int = 12) -> tuple[np.ndarray, np.ndarray]:
-    """(float32[n, d_u] round contexts, float32[K, d_i] item contexts) of a log, as the logged-data envs make them.
+def log_contexts(data: LoggedData, context_dim: int = 12, split_quantile: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
+    """(float32[n, d_u] round contexts, float32[K, d_i] item contexts) of a log, by OBD-v0's rules.
 
-    Round contexts: ``interactions.context`` standardised (``feature_block``) and projected on
-    its first ``context_dim`` principal components (fitted on the contexts only, no rewards).
-    Item contexts: ``items.features`` the same way, or the identity when the log has none.
+    The same functions as the env (``recbandit.envs.contexts.logged_round_contexts`` and
+    ``logged_item_contexts``), on the same rows: the round contexts' principal components
+    are fitted on the rows before the ``split_quantile`` time quantile (the env's training
+    rows, its global split), then every round is projected. Item contexts: ``items.features``
+    standardised and projected, or the identity when the log has none.
     """
-    from recbandit.envs.contexts import feature_block
+    from recbandit.envs.contexts import feature_block, logged_item_contexts, logged_round_contexts
+    from recbandit.envs.fidelity import make_split
 
     context_dim = check_int("context_dim", context_dim, min_value=1)
     inter = data.interactions
     if inter.context is None or inter.context.shape[1] == 0:
         raise ValueError(f"{data.name}: replay needs each round's context (interactions.context)")
-    block = feature_block(inter.context)
-    users = PCAContexts(min(context_dim, *block.shape)).fit(block).transform(block)
+    rows = np.arange(len(inter), dtype=np.int64)  # every round its own visitor, as in OBD-v0
+    split = make_split(rows, inter.timestamp, "global", holdout=1.0 - float(split_quantile))
+    users = logged_round_contexts(inter.context, context_dim, np.flatnonzero(split.fit))
     feats = data.items.features
     if feats is None or feats.shape[1] == 0:
         items = np.eye(len(data.items), dtype=np.float32)
     else:
-        fb = feature_block(feats)
-        items = PCAContexts(min(context_dim, *fb.shape)).fit(fb).transform(fb)
+        items = logged_item_contexts(feature_block(feats), context_dim)
     return users, items
 
 
