@@ -13,9 +13,6 @@ a Ray sweep starts.
 
 from __future__ import annotations
 
-import os
-import socket
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -89,16 +86,6 @@ def ray_cluster(address: str | None, num_cpus: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-def node_info() -> dict[str, Any]:
-    """Where the calling process runs: Ray node id (None outside Ray), host name, IP and pid."""
-    node_id = ip = None
-    # Only a process where Ray is already imported can be a Ray worker: a local sweep never
-    # imports Ray (a seconds-long import, during which a Ctrl-C could be swallowed).
-    ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        node_id = ray.get_runtime_context().get_node_id()
-        ip = ray.util.get_node_ip_address()
-    return {"id": node_id, "hostname": socket.gethostname(), "ip": ip, "pid": os.getpid()}
 
 
 def run_resources(spec: RunSpec, cluster_gpus: float = 0.0) -> dict[str, float]:
@@ -126,11 +113,11 @@ def run_task(spec: RunSpec, save_log: bool, blas_threads: int | None) -> tuple[d
     """
     log = None
     with tempfile.TemporaryDirectory(prefix="recbandit-") as tmp:
-        record = execute(spec, Path(tmp) if save_log else None, save_log=save_log, blas_threads=blas_threads)
+        record = execute(
+            spec, Path(tmp) if save_log else None, save_log=save_log, blas_threads=blas_threads, backend="ray"
+        )
         if save_log:
             log = (Path(tmp) / "logs" / spec.filename.replace(".json", ".npz")).read_bytes()
-    record["backend"] = "ray"
-    record["node"] = node_info()
     return record, log
 
 

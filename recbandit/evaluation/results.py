@@ -7,6 +7,8 @@ import json
 import os
 import platform
 import re
+import socket
+import sys
 import warnings
 from collections.abc import Iterable
 from importlib import metadata
@@ -102,6 +104,17 @@ def machine() -> dict[str, Any]:
         "system": f"{platform.system()} {platform.release()}",
     }
 
+
+def node_info() -> dict[str, Any]:
+    """Where the calling process runs: Ray node id (None outside Ray), host name, IP and pid."""
+    node_id = ip = None
+    # Only a process where Ray is already imported can be a Ray worker: a local sweep never
+    # imports Ray (a seconds-long import, during which a Ctrl-C could be swallowed).
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        node_id = ray.get_runtime_context().get_node_id()
+        ip = ray.util.get_node_ip_address()
+    return {"id": node_id, "hostname": socket.gethostname(), "ip": ip, "pid": os.getpid()}
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.integer):

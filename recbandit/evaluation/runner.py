@@ -38,6 +38,7 @@ from recbandit.envs.registration import ENVS, make_env
 from recbandit.evaluation.results import (
     _jsonable,
     machine,
+    node_info,
     read_record,
     record_filename,
     spec_key,
@@ -358,8 +359,12 @@ def execute(
     save_log: bool = False,
     blas_threads: int | None = 1,
     env: Any = None,
+    backend: str = "local",
 ) -> dict[str, Any]:
-    """Run one spec and (if ``out_dir``) write its record (and log) atomically.
+    """Run one spec and (if ``out_dir``) write its record (and log) atomically, once.
+
+    The record names the ``backend`` that ran it and the node (``results.node_info``: Ray
+    node id on Ray, host name, IP, pid of the process that ran it).
 
     Args:
         spec: the run.
@@ -370,6 +375,7 @@ def execute(
             agents' matrices are small, and threaded BLAS on them is slower, much slower
             when other runs share the cores. ``None`` leaves the libraries' own settings.
         env: the spec's env, if the caller built it already (``build_envs``); else built here.
+        backend: what ran it ("local" or "ray"), recorded.
 
     Returns:
         The record; its ``fit_report`` is the env's (None where the truth is not fitted).
@@ -381,7 +387,7 @@ def execute(
             env = make_env(spec.env, batch_size=spec.batch_size, **spec.env_kwargs)
         agent = make_agent(spec.agent, **spec.agent_params)
         metrics, log = run(env, agent, spec.horizon, spec.seed, progress=progress)
-    record = _record(spec, metrics, agent.params, EnvFacts.of(env), blas_threads)
+    record = _record(spec, metrics, agent.params, EnvFacts.of(env), blas_threads, backend)
     if out_dir is not None:
         out_dir = Path(out_dir)
         if save_log:
@@ -394,7 +400,12 @@ def execute(
 
 
 def _record(
-    spec: RunSpec, metrics: dict[str, Any], agent_params: dict[str, Any], facts: EnvFacts, blas_threads: int | None
+    spec: RunSpec,
+    metrics: dict[str, Any],
+    agent_params: dict[str, Any],
+    facts: EnvFacts,
+    blas_threads: int | None,
+    backend: str,
 ) -> dict[str, Any]:
     """A run's result record: the spec, the metrics, the env's facts and where it ran."""
     contexts = facts.contexts_info or {}
@@ -420,6 +431,8 @@ def _record(
         **metrics,
         "versions": versions(),
         "machine": machine(),
+        "backend": backend,
+        "node": node_info(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "spec_key": spec.key,
         "blas_threads": blas_threads,

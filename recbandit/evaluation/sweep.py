@@ -7,7 +7,7 @@ with its spec and error once the others have ended (``SweepError``); it does not
 (a ``MemoryError`` on this machine does: the next runs would meet it too).
 Records are the same whichever back end ran them, but for the timings and the two fields
 that say where they ran: ``backend`` (``"local"`` or ``"ray"``) and ``node``
-(``ray_backend.node_info``).
+(``results.node_info``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,7 @@ from typing import Any
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from recbandit._validation import check_choice, check_int
-from recbandit.evaluation.ray_backend import RunFailure, node_info
-from recbandit.evaluation.results import write_record
+from recbandit.evaluation.ray_backend import RunFailure
 from recbandit.evaluation.runlog import check_memory
 from recbandit.evaluation.runner import RunSpec, build_envs, execute, finished, validate_specs
 
@@ -49,13 +48,6 @@ class SweepError(RuntimeError):
         lines = "; ".join(f.describe() for f in self.failures)
         super().__init__(f"{len(self.failures)} of {total} runs failed: {lines}")
 
-
-def _stamp(record: dict[str, Any], out: Path, spec: RunSpec) -> dict[str, Any]:
-    """Add where a local run ran (``backend``, ``node``) to its record, and store it again."""
-    record["backend"] = "local"
-    record["node"] = node_info()
-    write_record(out / spec.filename, record)
-    return record
 
 
 def make_specs(
@@ -189,7 +181,7 @@ def run_sweep(
                 except Exception as exc:  # reported with the others' results, after them
                     failures.append(RunFailure(spec, f"{type(exc).__name__}: {exc}"))
                 else:
-                    records[i] = _stamp(record, out, spec)
+                    records[i] = record
                 bar.remove_task(step)
                 bar.advance(runs)
         else:
@@ -204,7 +196,7 @@ def run_sweep(
                         for fut in done_set:
                             i = pending.pop(fut)
                             try:
-                                records[i] = _stamp(fut.result(), out, specs[i])
+                                records[i] = fut.result()
                             except MemoryError:
                                 raise
                             except Exception as exc:  # the run raised (or its process died)

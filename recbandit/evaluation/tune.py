@@ -33,7 +33,7 @@ from recbandit._validation import check_choice, check_int, check_seed
 from recbandit.agents import AGENTS
 from recbandit.envs.registration import make_env
 from recbandit.evaluation.metrics import mean_ci
-from recbandit.evaluation.ray_backend import node_info, ray_cluster, run_resources
+from recbandit.evaluation.ray_backend import ray_cluster, run_resources
 from recbandit.evaluation.results import _jsonable, record_filename, write_record
 from recbandit.evaluation.runner import RunSpec, execute
 from recbandit.types import REGRET, REWARDS, SESSION_IDS, TERMINATED, TRUNCATED
@@ -267,13 +267,11 @@ def _trial(config: dict[str, Any], setup: dict[str, Any]) -> None:
                 if value is not None:
                     tune.report({"objective": value, "decisions": n, "seeds_done": 0})
 
-        record = execute(spec, None, progress, blas_threads=setup["blas_threads"], env=watch)
+        record = execute(spec, None, progress, blas_threads=setup["blas_threads"], env=watch, backend="ray")
         final = final_metric(record, metric)
         if final is None:
             raise ValueError(f"metric {metric!r}: no session of {spec.env} ended within the horizon {horizon}")
         finals.append(final)
-        record["backend"] = "ray"
-        record["node"] = node_info()
         record["tune"] = {**setup["about"], "config": config, "metric_value": final}
         tune.report(
             {
