@@ -61,6 +61,26 @@ def test_disjoint_inverses_match_per_item_design_matrices(name: str, batch: int)
         np.testing.assert_allclose(model.A_inv[i], np.linalg.inv(design), atol=1e-8, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["linucb-disjoint", "lints-disjoint"])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_disjoint_update_reads_the_observation_it_is_given(name: str, batch: int) -> None:
+    """update reuses act's checked features only for the same arrays: other contexts are read afresh."""
+    rng = np.random.default_rng(4)
+    reused, fresh = make_agent(name, seed=0), make_agent(name, seed=0)
+    for _ in range(40):
+        obs = _obs(rng, batch, 5, n_items=12)
+        other = _obs(rng, batch, 5, n_items=12)  # a different observation updated after act(obs)
+        actions = reused.act(obs).actions
+        fresh.act(obs)
+        rewards = rng.integers(0, 2, size=batch).astype(float)
+        reused.update(obs, actions, rewards)
+        fresh.update({k: v.copy() for k, v in obs.items()}, actions, rewards)
+        reused.update(other, actions, rewards)
+        fresh.update({k: v.copy() for k, v in other.items()}, actions, rewards)
+    np.testing.assert_array_equal(reused.model.A, fresh.model.A)
+    np.testing.assert_array_equal(reused.model.A_inv, fresh.model.A_inv)
+
+
 def test_epsilon_greedy_explores_at_the_configured_rate() -> None:
     eps, k, n = 0.2, 10, 20_000
     agent = make_agent("eps-greedy", seed=3, epsilon=eps)

@@ -416,6 +416,8 @@ class LinearAgent(Agent):
         self.model: SharedRidge | DisjointRidge | HybridRidge | None = None
         self._dims: tuple[int, int] | None = None
         self._root: tuple[int, np.ndarray] | None = None  # (model version, Cholesky factor of A^-1)
+        # (obs["user"], obs["item_ids"], their features, ids) of the last disjoint act: update reuses them
+        self._gathered: tuple[Any, Any, np.ndarray, np.ndarray] | None = None
 
     def _contexts(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """``user`` [B, d_u] and ``items`` [B, K, d_i] of ``obs``, checked against the model's dims."""
@@ -511,13 +513,18 @@ class LinearAgent(Agent):
         return y @ hybrid.beta + xb, y @ self._cholesky(hybrid.shared), np.sqrt(np.maximum(xax, 0.0))
 
     def disjoint_gather(self, obs: Obs) -> tuple[np.ndarray, np.ndarray, DisjointRidge]:
-        """User features float64[B, p], candidate ids int64[B, K] and the per-item models."""
+        """User features float64[B, p], candidate ids int64[B, K] and the per-item models.
+
+        The checked arrays are remembered with the features, so ``update`` with the same
+        observation (the same array objects, as the runner passes) reuses them.
+        """
         user, _ = self._contexts(obs)
         ids = obs_ids(obs)
         x = self._user_features(user)
         model = self._ensure_model(x.shape[1])
         assert isinstance(model, DisjointRidge)
         model.ensure(ids)
+        self._gathered = (obs["user"], obs["item_ids"], x, ids)
         return x, ids, model
 
     def mean_var(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
@@ -548,14 +555,11 @@ class LinearAgent(Agent):
 
     def update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
         """Add each user's (features of the chosen candidate, reward) to the ridge model(s)."""
+        if self.disjoint:
+            return self._update_disjoint(obs, actions, rewards)
         user, items = self._contexts(obs)
         batch = items.shape[0]
         actions, rewards = check_rewards(actions, rewards, batch, items.shape[1])
-        if self.disjoint:
-            x = self._user_features(user)
-            model = self._ensure_model(x.shape[1])
-            assert isinstance(model, DisjointRidge)
-            return model.update(_chosen_ids(obs, actions), x, rewards)
         picked = items[:, actions[0]] if batch == 1 else items[np.arange(batch), actions]
         x = self._with_intercept(picked)  # [B, d_i (+ 1)]
         if self.config.features == "outer":
@@ -569,6 +573,21 @@ class LinearAgent(Agent):
         model = self._ensure_model(x.shape[1])
         assert isinstance(model, SharedRidge)
         model.update(x, rewards)
+
+
+    def _update_disjoint(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
+        """``update`` of the per-item models; reuses what ``act`` checked when ``obs`` holds the same arrays."""
+        seen = self._gathered
+        if seen is not None and obs["user"] is seen[0] and obs["item_ids"] is seen[1]:
+            x, ids = seen[2], seen[3]
+        else:
+            user, _ = self._contexts(obs)
+            ids, x = obs_ids(obs), self._user_features(user)
+        actions, rewards = check_rewards(actions, rewards, ids.shape[0], ids.shape[1])
+        model = self._ensure_model(x.shape[1])
+        assert isinstance(model, DisjointRidge)
+        chosen = ids[:, actions[0]] if len(actions) == 1 else ids[np.arange(len(actions)), actions]
+        model.update(chosen, x, rewards)
 
 
 def _chosen_ids(obs: Obs, actions: np.ndarray) -> np.ndarray:
