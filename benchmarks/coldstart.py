@@ -52,7 +52,7 @@ import tyro
 from _data import use_shared_data
 
 from recbandit.evaluation import RunSpec, run_sweep
-from recbandit.evaluation.metrics import mean_ci
+from recbandit.evaluation.metrics import mean_ci, welch
 from recbandit.evaluation.report import plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
@@ -318,18 +318,6 @@ def metric(rec: dict[str, Any], name: str) -> float:
     cold = rec.get("cold") or {}
     part = cold.get("candidates") if name == "cold" else cold.get("new_users")
     return float("nan") if not part else float(part["regret"])
-
-
-def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Mean of ``a - b`` (independent seed samples) and its 95% Welch half-width (Welch–Satterthwaite df)."""
-    from scipy import stats
-
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    if len(a) < 2 or len(b) < 2:
-        return float(a.mean() - b.mean()), float("nan")
-    se = np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
-    return float(a.mean() - b.mean()), float(stats.t.ppf(0.975, df) * se)
 
 
 def cell(values: np.ndarray) -> str:

@@ -95,7 +95,7 @@ def pareto(points: list[dict[str, Any]]) -> None:
 
 def frontier(args: Args) -> dict[str, list[dict[str, Any]]]:
     """Per env, one point per context: cold-item regret reduction vs bag of words, and compute."""
-    from coldstart import welch
+    from recbandit.evaluation.metrics import welch
 
     summary = json.loads(args.coldstart.read_text())
     cells, contexts = summary["cells"], summary["contexts"]

@@ -10,8 +10,12 @@ the user longer and collects more clicks per session.
    fatigue-aware oracle rule (argmax of ``logit p_t(i) - 0.5 <fatigue, topics_i>``). They
    show how much planning can win over the myopic optimum.
 2. Agents trained online through the runner, B sessions side by side (``batch_size``):
-   random, LinUCB on the same observation (user context + session features, small alpha:
-   a myopic greedy bandit), DQN, PPO and A2C (SB3 through ``recbandit.agents.sb3``).
+   random, LinUCB and NeuralLinear on the same observation (user context + session
+   features; myopic bandits), DQN, PPO and A2C (SB3 through ``recbandit.agents.sb3``), with
+   the hand-picked settings below and, beside each, a "(tuned)" row with the setting
+   ``recbandit tune`` chose on tuning seeds (>= 1000), read from ``--tuned``'s
+   ``*/tune.json`` (``benchmarks/results/tune``): the benchmark's seeds 0, 1, 2 are
+   held out from that selection.
 3. Report: return (clicks) per completed session and session length, overall and over
    the last 20% of the decisions, the learning curves over decisions (plot), and, for
    the deep-RL agents, the budget their learning curve would need to reach the myopic
@@ -19,7 +23,7 @@ the user longer and collects more clicks per session.
 
 Usage::
 
-    nice python benchmarks/session.py            # -> benchmarks/results/session/ (about 10 min on 2 cores)
+    nice python benchmarks/session.py            # -> benchmarks/results/session/ (about 30 min on 2 cores)
     python benchmarks/session.py --quick         # smoke run -> runs/session-quick/
 """
 
@@ -38,7 +42,7 @@ import tyro
 
 from recbandit.envs import make_env
 from recbandit.evaluation import RunSpec, run_sweep, summary_table
-from recbandit.evaluation.metrics import mean_ci
+from recbandit.evaluation.metrics import mean_ci, welch
 from recbandit.evaluation.report import plot_band, save_png
 from recbandit.evaluation.results import atomic_write_bytes, machine
 
@@ -66,7 +70,9 @@ class Args:
     out: Path | None = None
     """results folder (default benchmarks/results/session; runs/session-quick with --quick)"""
     quick: bool = False
-    """smoke run: horizon 3,200, 1 seed, 1 worker, small schedules"""
+    """smoke run: horizon 3,200, 1 seed, 1 worker, small schedules, no tuned rows"""
+    tuned: Path | None = ROOT / "benchmarks" / "results" / "tune"
+    """folder of ``recbandit tune`` outputs (``*/tune.json``): a "(tuned)" row per agent tuned there"""
 
 
 def shown_path(path: Path) -> str:
@@ -101,10 +107,38 @@ def agents(horizon: int, quick: bool) -> list[tuple[str, str, dict[str, Any]]]:
     return [
         ("random", "random", {}),
         ("linucb-myopic", "linucb-shared", {"alpha": 0.1}),
+        ("neural-linear-myopic", "neural-linear", {}),
         ("dqn", "dqn", dqn),
         ("ppo", "ppo", ppo),
         ("a2c", "a2c", a2c),
     ]
+
+
+def tuned_agents(
+    base: list[tuple[str, str, dict[str, Any]]], folder: Path, env: str, batch_size: int, horizon: int
+) -> tuple[list[tuple[str, str, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """A "(tuned)" row for every base agent that ``folder/*/tune.json`` chose a setting for on ``env``.
+
+    The row keeps the base row's parameters and overrides them with the tuning run's fixed
+    ones and the chosen ones; DQN's ``total_timesteps`` (its exploration schedule) is set to
+    this benchmark's horizon, as for the hand-picked row. Returns the rows and, per row label,
+    what the tuning found (for the tuning table).
+    """
+    rows, found = [], {}
+    for path in sorted(folder.glob("*/tune.json")):
+        tune = json.loads(path.read_text())
+        chosen = tune.get("chosen")
+        if tune.get("env") != env or tune.get("batch_size") != batch_size or chosen is None:
+            continue
+        for label, name, params in base:
+            if name != tune["agent"] or label == "random":
+                continue
+            merged = {**params, **(tune.get("fixed") or {}), **chosen["params"]}
+            if "total_timesteps" in merged:
+                merged["total_timesteps"] = horizon
+            rows.append((f"{label} (tuned)", name, merged))
+            found[f"{label} (tuned)"] = {"base": label, "tune": tune, "path": shown_path(path)}
+    return rows, found
 
 
 def oracle(env_id: str, decisions: int, batch: int, fatigue_penalty: float, seed: int = 0) -> dict[str, Any]:
@@ -179,6 +213,12 @@ def interval_over(source: dict[str, Any] | list[dict[str, Any]]) -> str:
     return f"{n} seeds" if n > 1 else "1 seed (no interval)"
 
 
+def shout(label: str) -> str:
+    """``"dqn (tuned)"`` -> ``"DQN (tuned)"``: the agent's name in capitals, the rest as it is."""
+    name, _, rest = label.partition(" ")
+    return f"{name.upper()} {rest}".rstrip()
+
+
 def reading(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str, Any]], myopic_late: float) -> str:
     """One paragraph stating, from the numbers, whether deep RL beat the myopic bandit and kept users longer."""
     my_len, _ = late(by_agent["linucb-myopic"], "mean_length")
@@ -188,14 +228,14 @@ def reading(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str,
         f"the myopic oracle). Over the last 20% of the decisions the myopic LinUCB gets {myopic_late:.3f} clicks "
         f"per session in {my_len:.2f} steps."
     ]
-    for agent in DEEP_RL:
-        if agent not in by_agent:
+    for agent in by_agent:
+        if agent.split(" ")[0] not in DEEP_RL:
             continue
         (ret, half), (length, _) = late(by_agent[agent], "mean_return"), late(by_agent[agent], "mean_length")
         verdict = "beats" if ret - half > myopic_late else ("does not beat" if ret + half < myopic_late else "ties")
         longer = "longer" if length > my_len else "shorter"
         parts.append(
-            f"{agent.upper()} {verdict} it ({ret:.3f} ± {half:.3f}), with {longer} sessions ({length:.2f} steps): "
+            f"{shout(agent)} {verdict} it ({ret:.3f} ± {half:.3f}), with {longer} sessions ({length:.2f} steps): "
             + (
                 "it has not learned to avoid fatigue and churn better than the myopic bandit in this budget."
                 if ret < myopic_late
@@ -203,6 +243,52 @@ def reading(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str,
             )
         )
     return " ".join(parts)
+
+
+def tuning_table(by_agent: dict[str, list[dict[str, Any]]], tuning: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows: each tuned agent's setting, its tuning-seed figure, and tuned vs hand-picked on held-out seeds."""
+    lines = [
+        "## Tuned against hand-picked settings",
+        "",
+        "Each tuned setting was chosen by `recbandit tune` on tuning seeds (>= 1000; the objective and its 95% "
+        "interval over those seeds, at the tuning horizon, in the tune column); the other columns are this "
+        "benchmark's held-out seeds. Differences: tuned minus hand-picked, Welch 95% interval over seeds.",
+        "",
+        "| agent | chosen setting | on tuning seeds | held-out return, whole run | held-out, last 20% | "
+        "Δ whole run | Δ last 20% |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for label, found in tuning.items():
+        tuned, base = by_agent.get(label), by_agent.get(found["base"])
+        if not tuned or not base:
+            continue
+        tune, chosen = found["tune"], found["tune"]["chosen"]
+        setting = ", ".join(f"{k}={_short(v)}" for k, v in chosen["params"].items())
+        ci = "" if chosen.get("ci95") is None else f" ± {chosen['ci95']:.3f}"
+        on_tuning = f"{chosen['objective']:.3f}{ci} ({tune['horizon']:,} dec., {chosen['seeds_done']} seeds)"
+        whole = [np.array([r["sessions"]["mean_return"] for r in recs]) for recs in (tuned, base)]
+        lates = [np.array([_late_seed(r) for r in recs]) for recs in (tuned, base)]
+        cells = []
+        for a, b in (whole, lates):
+            diff, half = welch(a, b)
+            cells.append(f"{diff:+.3f} ± {half:.3f}" + (" (excludes 0)" if abs(diff) > half else " (within noise)"))
+        (w, wh), (lt, lh) = mean_ci(whole[0]), mean_ci(lates[0])
+        lines.append(
+            f"| {found['base']} | {setting} | {on_tuning} | {w:.3f} ± {wh:.3f} | {lt:.3f} ± {lh:.3f} | "
+            f"{cells[0]} | {cells[1]} |"
+        )
+    return lines
+
+
+def _short(value: Any) -> str:
+    """A setting's value for a table cell (floats to 3 significant digits)."""
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _late_seed(record: dict[str, Any], share: float = 0.2) -> float:
+    """One seed's mean return per session over the last ``share`` of its curve's windows."""
+    values = np.array([np.nan if v is None else v for v in record["sessions"]["curve"]["mean_return"]], dtype=float)
+    return float(np.nanmean(values[-max(1, int(round(share * len(values)))) :]))
 
 
 def plot_curves(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str, Any]], path: Path) -> None:
@@ -255,6 +341,11 @@ def main(args: Args) -> None:
         )
 
     # SWEEP: agents x seeds, resumable.
+    compared = agents(args.horizon, args.quick)
+    tuning: dict[str, dict[str, Any]] = {}
+    if args.tuned is not None and not args.quick and args.tuned.is_dir():
+        extra, tuning = tuned_agents(compared, args.tuned, args.env, args.batch_size, args.horizon)
+        compared += extra
     specs = [
         RunSpec(
             env=args.env,
@@ -266,7 +357,7 @@ def main(args: Args) -> None:
             benchmark="session",
             label=label,
         )
-        for label, name, params in agents(args.horizon, args.quick)
+        for label, name, params in compared
         for seed in range(args.seeds)
     ]
     records = run_sweep(specs, out, workers=args.workers, show_progress=not args.quick)
@@ -304,7 +395,7 @@ def main(args: Args) -> None:
             f"{late_len:.2f} | {ctr:.4f} | {div['coverage']:.2f} / {div['diversity']:.2f} / {div['novelty']:.2f} | "
             f"{np.mean([r['decisions_per_s'] for r in recs]):,.0f} |"
         )
-        if agent in DEEP_RL:
+        if agent.split(" ")[0] in DEEP_RL:
             t, curve, _ = window_means(recs, "mean_return")
             budgets[agent] = budget_estimate(t, curve, myopic_late)
     table = "\n".join(rows)
@@ -340,6 +431,8 @@ def main(args: Args) -> None:
         log = "not rising: no finite budget" if b["log"] is None else f"{b['log']:,.0f}"
         lines.append(head + f"decisions to reach {b['target']:.3f}: linear fit {lin}; fit in log t {log}.")
     lines += ["", reading(by_agent, refs, myopic_late)]
+    if tuning:
+        lines += ["", *tuning_table(by_agent, tuning)]
     lines += ["", "Full summary (regret is per step against the myopic optimum):", "", summary_table(records), ""]
     lines.append(f"Command: `{' '.join(['python', 'benchmarks/session.py', *sys.argv[1:]])}`")
     atomic_write_bytes(out / "summary.md", "\n".join(lines).encode())
@@ -348,7 +441,8 @@ def main(args: Args) -> None:
         "budgets": budgets,
         "seconds": seconds,
         "run_seconds": run_seconds,
-        "args": {**vars(args), "out": shown_path(out)},
+        "tuned": {label: {"chosen": t["tune"]["chosen"], "tune_json": t["path"]} for label, t in tuning.items()},
+        "args": {**vars(args), "out": shown_path(out), "tuned": None if args.tuned is None else shown_path(args.tuned)},
     }
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=1, default=str).encode())
     print("\n".join(lines))

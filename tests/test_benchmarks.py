@@ -44,7 +44,7 @@ def test_session_benchmark_runs_quick(tmp_path: Path) -> None:
     assert n > 1 and f"| myopic oracle (true state) | 1 | 3,200 | {n:,} sessions of 1 seed |" in proc.stdout
     assert "| ppo | 1 | 3,200 | 1 seed (no interval) |" in proc.stdout
     assert (out / "summary.md").stat().st_size > 0 and (out / "session_curves.png").stat().st_size > 5000
-    assert len(list(out.glob("session__*.json"))) == 5  # random, linucb, dqn, ppo, a2c
+    assert len(list(out.glob("session__*.json"))) == 6  # random, linucb, neural-linear, dqn, ppo, a2c
 
 
 def test_fidelity_benchmark_runs_quick(tmp_path: Path) -> None:
@@ -164,3 +164,34 @@ def test_coldstart_and_cost_run_quick(tmp_path: Path) -> None:
     assert sizes[0]["encode"]["flops_per_1000"] < sizes[1]["encode"]["flops_per_1000"]
     assert all(s["lora"]["trainable"] < s["top-k"]["trainable"] for s in sizes)
     assert "not measured" in proc.stdout
+
+
+def test_session_tuned_rows_take_the_chosen_setting_from_tune_json(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import session  # type: ignore[import-not-found]
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    base = session.agents(200_000, quick=False)
+    tune = {
+        "env": "recbandit/Session-v0",
+        "agent": "dqn",
+        "batch_size": 16,
+        "horizon": 50_000,
+        "fixed": {"total_timesteps": 50_000, "learning_starts": 2000},
+        "chosen": {"params": {"learning_rate": 1e-3, "gamma": 0.99}, "objective": 5.0, "ci95": 0.2, "seeds_done": 2},
+    }
+    other_env = {**tune, "env": "recbandit/SessionMovieLens100K-v0"}
+    not_chosen = {**tune, "agent": "ppo", "chosen": None}
+    for name, content in (("dqn", tune), ("ml", other_env), ("ppo", not_chosen)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "tune.json").write_text(json.dumps(content))
+    rows, found = session.tuned_agents(base, tmp_path, "recbandit/Session-v0", 16, 200_000)
+    assert [(label, name) for label, name, _ in rows] == [("dqn (tuned)", "dqn")]
+    params = rows[0][2]
+    hand_picked = next(p for label, _, p in base if label == "dqn")
+    # the chosen values win, the base row's other settings stay, the schedule follows this horizon
+    assert params["learning_rate"] == 1e-3 and params["gamma"] == 0.99
+    assert params["batch_size"] == hand_picked["batch_size"] and params["total_timesteps"] == 200_000
+    assert found["dqn (tuned)"]["base"] == "dqn"
+    assert session.shout("dqn (tuned)") == "DQN (tuned)" and session.shout("ppo") == "PPO"

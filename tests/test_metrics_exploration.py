@@ -108,3 +108,17 @@ def test_intra_list_diversity_in_chunks_is_the_definition_and_chunk_free(monkeyp
             i, j = np.triu_indices(len(z), k=1)
             per_list.append(np.mean(1.0 - (z[i] * z[j]).sum(axis=1)))
     assert whole == pytest.approx(np.mean(per_list), rel=1e-12)
+
+
+def test_welch_interval_matches_scipy() -> None:
+    from scipy import stats
+
+    from recbandit.evaluation.metrics import welch
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(1.0, 1.0, 5), rng.normal(0.0, 3.0, 7)
+    diff, half = welch(a, b)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert diff == pytest.approx(a.mean() - b.mean())
+    assert (diff - half, diff + half) == pytest.approx((ci.low, ci.high))
+    assert np.isnan(welch(a[:1], b)[1])

@@ -40,6 +40,23 @@ def mean_ci(values: np.ndarray, axis: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return mean, half
 
 
+def welch(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Difference of means ``mean(a) - mean(b)`` (independent samples, e.g. seeds) and its 95% Welch half-width.
+
+    Welch–Satterthwaite degrees of freedom; the half-width is NaN when either side has
+    fewer than two values.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 2 or len(b) < 2:
+        return float(a.mean() - b.mean()), float("nan")
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se = np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1)) if se > 0 else len(a) + len(b) - 2
+    return float(a.mean() - b.mean()), float(stats.t.ppf(0.975, df) * se)
+
+
 def loglog_slope(t: np.ndarray, cumulative: np.ndarray) -> float:
     """Growth exponent of cumulative regret over the second half of a run.
 
