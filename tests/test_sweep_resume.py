@@ -15,6 +15,8 @@ import pytest
 
 import recbandit.evaluation.results as results
 import recbandit.evaluation.sweep as sweep
+from recbandit.envs.defaults import env_defaults
+from recbandit.envs.registration import ENVS
 from recbandit.evaluation import RunSpec, execute, load_records, make_specs, run_sweep
 from recbandit.evaluation.results import REQUIRED_FIELDS, atomic_write_bytes, read_record
 
@@ -305,3 +307,31 @@ def test_a_changed_default_redoes_the_run(tmp_path: Path) -> None:
     path.write_text(json.dumps(record))
     with pytest.warns(UserWarning, match="resolved parameters changed"):
         assert finished(spec, tmp_path) is None
+
+
+def test_a_changed_env_default_redoes_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record made when the env had other defaults is stale; one from before the field existed is kept."""
+    from recbandit.envs import defaults
+    from recbandit.evaluation import runner
+    from recbandit.evaluation.runner import finished
+
+    spec = specs_for([0])[0]
+    execute(spec, tmp_path)
+    path = tmp_path / spec.filename
+    record = json.loads(path.read_text())
+    assert record["env_defaults"] == defaults.env_defaults(spec.env) and "k" in record["env_defaults"]
+    assert finished(spec, tmp_path) is not None
+    changed = {**record["env_defaults"], "k": record["env_defaults"]["k"] + 1}
+    monkeypatch.setattr(runner, "env_defaults", lambda env_id: changed)  # as if the code's default moved
+    with pytest.warns(UserWarning, match="default configuration changed"):
+        assert finished(spec, tmp_path) is None
+    del record["env_defaults"]  # written by an older version: nothing to compare
+    path.write_text(json.dumps(record))
+    assert finished(spec, tmp_path) is not None
+
+
+@pytest.mark.parametrize("env_id", sorted(ENVS))
+def test_every_env_has_json_ready_defaults_without_its_data(env_id: str) -> None:
+    first = env_defaults(env_id)
+    assert first and json.loads(json.dumps(first)) == first == env_defaults(env_id)
+    assert "path" not in json.dumps(first)

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from recbandit._io import atomic_write_bytes
 from recbandit._validation import check_choice, check_int, check_seed
 from recbandit.agents import AGENTS, Agent, make_agent
+from recbandit.envs.defaults import env_defaults
 from recbandit.envs.problem import ProblemAttributes
 from recbandit.envs.registration import ENVS, make_env
 from recbandit.evaluation.results import (
@@ -419,6 +420,7 @@ def _record(
         "benchmark": spec.benchmark,
         "env": spec.env,
         "env_kwargs": spec.env_kwargs,
+        "env_defaults": env_defaults(spec.env),
         "encoder": {"spec": contexts.get("spec"), "name": contexts.get("encoder")} if contexts else None,
         "fit_report": fit_report,
         "agent": spec.name,
@@ -453,5 +455,9 @@ def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     # resolved parameters, which the record stores in full: such a stale result is redone too.
     if "agent_params" in record and record["agent_params"] != resolve_agent_params(spec.agent, spec.agent_params):
         warnings.warn(f"{path}: the agent's resolved parameters changed; the run will be redone", stacklevel=2)
+        return None
+    # Likewise the env's defaults (records written before they were stored are taken as they are).
+    if "env_defaults" in record and record["env_defaults"] != env_defaults(spec.env):
+        warnings.warn(f"{path}: the env's default configuration changed; the run will be redone", stacklevel=2)
         return None
     return record
