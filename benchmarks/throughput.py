@@ -470,6 +470,47 @@ def peer_loops(k: int, dim: int, seed: int) -> list[dict[str, Any]]:
     return loops
 
 
+def disjoint_floor(k: int, p: int, catalogue: int, alpha: float = 0.5) -> tuple[Callable, Callable]:
+    """A minimal online loop of disjoint LinUCB's work, as (act, update) for ``measure``.
+
+    The same arithmetic as ``linucb-disjoint`` at B = 1 (gather the K candidates'
+    ``[A_i^-1; theta_i^T]`` blocks, two matrix-vector products, the UCB argmax, one
+    Sherman–Morrison update of the chosen model) in the fewest numpy calls, with no input
+    checks, no growth of the tables and no log of ``A``: the floor that numpy's per-call
+    cost sets for this loop in Python, which the agent's own rate is read against.
+    """
+    table = np.zeros((catalogue, p + 1, p))
+    table[:, :p] = np.eye(p)
+    flat = table.reshape(catalogue, -1)
+    buf = np.empty((p + 1, p))
+    state: dict[str, Any] = {}
+
+    def act(obs: Any) -> np.ndarray:
+        row = obs["item_ids"][0]
+        x = np.empty(p)
+        x[: p - 1] = obs["user"][0]
+        x[p - 1] = 1.0
+        xt = (flat.take(row, axis=0).reshape(k * (p + 1), p) @ x).reshape(k, p + 1)
+        score = xt[:, :p] @ x
+        np.maximum(score, 0.0, out=score)
+        np.sqrt(score, out=score)
+        score *= alpha
+        score += xt[:, p]
+        a = int(score.argmax())
+        state.update(x=x, i=int(row[a]))
+        return np.array([a])
+
+    def update(obs: Any, actions: np.ndarray, rewards: np.ndarray) -> None:
+        t, x = table[state["i"]], state["x"]
+        c = t @ x
+        av = c[:-1]
+        scale = 1.0 / (1.0 + av @ x)
+        c[-1] -= rewards[0]
+        t -= np.multiply.outer(c * scale, av, out=buf)
+
+    return act, update
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -600,6 +641,20 @@ def main(args: Args) -> dict[str, Any]:
         print()
         print_table(prow, ["peer", "recbandit counterpart", "mode", "peer/s", "recbandit/s", "recbandit/peer"])
 
+    floors: list[dict[str, Any]] = []
+    if "linucb-disjoint" in names:
+        problem = problems.get((args.dim - 1, args.dim)) or make_problem(
+            rng, args.pool, args.k, args.dim - 1, args.dim, args.catalogue
+        )
+        act, update = disjoint_floor(args.k, args.dim, args.catalogue)
+        res = measure(act, update, problem.steps(1), 1, args)
+        ours = next(c for c in cells if c.agent == "linucb-disjoint" and c.batch == 1).decisions_per_s
+        floors.append({"loop": "minimal numpy loop of linucb-disjoint's online work (disjoint_floor)", **res})
+        print(
+            f"\nlinucb-disjoint online: {fmt_rate(ours)} decisions/s; the minimal numpy loop of the same work "
+            f"(disjoint_floor): {fmt_rate(res['decisions_per_s'])}/s ({ours / res['decisions_per_s']:.2f} of it)"
+        )
+
     pkgs = ("recbandit", "numpy", *(p for p in PEER_PACKAGES if importlib.util.find_spec(p) is not None))
     record = {
         "benchmark": "throughput",
@@ -608,6 +663,7 @@ def main(args: Args) -> dict[str, Any]:
         "versions": versions(pkgs),
         "cells": [vars(c) for c in cells],
         "peers": peers,
+        "floors": floors,
     }
     out = args.out if args.out is not None else (None if args.quick else DEFAULT_OUT)
     if out is not None:
