@@ -22,6 +22,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+import recbandit.evaluation.ray_backend as ray_backend  # noqa: E402
 from recbandit.cli import main  # noqa: E402
 from recbandit.envs import make_env  # noqa: E402
 from recbandit.evaluation import RunSpec, execute, make_specs, run_sweep  # noqa: E402
@@ -151,7 +152,7 @@ def test_a_killed_worker_is_retried_and_nothing_finished_is_lost(tmp_path: Path)
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
         lines = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
         busy = [int(line.split()[0]) for line in lines if line.split()[1:2] == ["ray::run_task"]]
-        if busy and list(out.glob("*.json")):  # a run in flight, and at least one finished
+        if busy and any(out.glob("*.json")):  # a run in flight, and at least one finished
             kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.json")}
             victim = busy[0]
             os.kill(victim, signal.SIGKILL)
@@ -182,6 +183,29 @@ def test_cli_run_on_ray_with_address(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert {r["backend"] for r in on_disk(out).values()} == {"ray"}
     assert main([*args, "--address", "auto"]) == 2
     assert "--address needs --backend ray" in capsys.readouterr().err
+
+
+def test_a_record_being_written_at_ctrl_c_is_still_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the driver writes a returned record: the run had ended, so it is stored on the way out."""
+    specs = specs_for([0])
+    calls: list[str] = []
+    real = ray_backend.store
+
+    def store(out: Path, spec: RunSpec, record: dict[str, Any], log: bytes | None) -> None:
+        calls.append(spec.filename)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as a Ctrl-C inside atomic_write_bytes, which removes its temporary file
+        real(out, spec, record, log)
+
+    monkeypatch.setattr(ray_backend, "store", store)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(specs, tmp_path, workers=2, show_progress=False, backend="ray")
+    assert calls[0] in on_disk(tmp_path), "a run that had ended was lost at Ctrl-C"
+    monkeypatch.undo()
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
+    records = run_sweep(specs, tmp_path, workers=2, show_progress=False, backend="ray")
+    assert [r["seed"] for r in records] == [0, 0]
+    assert {k: v for k, v in ((p.name, p.stat().st_mtime_ns) for p in tmp_path.glob("*.json")) if k in before} == before
 
 
 # --------------------------------------------------------------------------- two nodes
