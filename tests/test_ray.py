@@ -6,14 +6,18 @@ module checks that none of its processes is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +26,12 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+import recbandit.evaluation.ray_backend as ray_backend  # noqa: E402
 from recbandit.cli import main  # noqa: E402
 from recbandit.envs import make_env  # noqa: E402
 from recbandit.evaluation import RunSpec, execute, make_specs, run_sweep  # noqa: E402
 from recbandit.evaluation.ray_backend import run_resources  # noqa: E402
+from recbandit.evaluation.results import REQUIRED_FIELDS  # noqa: E402
 from recbandit.evaluation.sweep import SweepError  # noqa: E402
 from recbandit.evaluation.tune import _Watch, final_metric, parse_space, tune_agent  # noqa: E402
 
@@ -151,7 +157,7 @@ def test_a_killed_worker_is_retried_and_nothing_finished_is_lost(tmp_path: Path)
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
         lines = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
         busy = [int(line.split()[0]) for line in lines if line.split()[1:2] == ["ray::run_task"]]
-        if busy and list(out.glob("*.json")):  # a run in flight, and at least one finished
+        if busy and any(out.glob("*.json")):  # a run in flight, and at least one finished
             kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.json")}
             victim = busy[0]
             os.kill(victim, signal.SIGKILL)
@@ -182,6 +188,152 @@ def test_cli_run_on_ray_with_address(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert {r["backend"] for r in on_disk(out).values()} == {"ray"}
     assert main([*args, "--address", "auto"]) == 2
     assert "--address needs --backend ray" in capsys.readouterr().err
+
+
+def test_a_record_being_written_at_ctrl_c_is_still_stored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C while the driver writes a returned record: the run had ended, so it is stored on the way out."""
+    specs = specs_for([0])
+    calls: list[str] = []
+    real = ray_backend.store
+
+    def store(out: Path, spec: RunSpec, record: dict[str, Any], log: bytes | None) -> None:
+        calls.append(spec.filename)
+        if len(calls) == 1:
+            raise KeyboardInterrupt  # as a Ctrl-C inside atomic_write_bytes, which removes its temporary file
+        real(out, spec, record, log)
+
+    monkeypatch.setattr(ray_backend, "store", store)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(specs, tmp_path, workers=2, show_progress=False, backend="ray")
+    assert calls[0] in on_disk(tmp_path), "a run that had ended was lost at Ctrl-C"
+    monkeypatch.undo()
+    before = {p.name: p.stat().st_mtime_ns for p in tmp_path.glob("*.json")}
+    records = run_sweep(specs, tmp_path, workers=2, show_progress=False, backend="ray")
+    assert [r["seed"] for r in records] == [0, 0]
+    assert {k: v for k, v in ((p.name, p.stat().st_mtime_ns) for p in tmp_path.glob("*.json")) if k in before} == before
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def in_session(sid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the live processes of session ``sid``.
+
+    A command started in a session of its own keeps there everything it starts: Ray's
+    GCS, raylet and agents, and its workers, whose command lines (``ray::run_task``,
+    ``ray::IDLE``) do not name the Ray session folder that ``ray_processes`` looks for.
+    """
+    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
+    rows = [line.split(None, 3) for line in out.splitlines()]
+    return [(int(r[0]), r[3] if len(r) > 3 else "") for r in rows if int(r[1]) == sid and r[2][0] != "Z"]
+
+
+def _default_sigint() -> None:  # pragma: no cover (runs in the child before exec)
+    # A child started from a background job inherits SIGINT ignored; Python only installs
+    # its KeyboardInterrupt handler when SIGINT is at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def driver(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """``cmd`` in a session of its own; whatever of it still runs at the end is killed."""
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_default_sigint,
+    )
+    try:
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # a failed test leaves nothing running
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+
+
+def left_behind(ray_tmp: Path, sid: int) -> list[int]:
+    """The processes of a finished driver's Ray still alive after up to 30 s."""
+    deadline = time.monotonic() + 30
+    while (left := sorted({*ray_processes(str(ray_tmp)), *(pid for pid, _ in in_session(sid))})) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    return left
+
+
+def check_records(out: Path, keys: dict[str, str], horizon: int) -> dict[str, tuple[int, bytes]]:
+    """Every record in ``out`` is whole, of its spec and has its log; no temporary file is left."""
+    files = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(out.glob("*.json"))}
+    for name, (_, data) in files.items():
+        record = json.loads(data)  # parses: no half-written file
+        assert set(REQUIRED_FIELDS) <= set(record), name
+        assert record["spec_key"] == keys[name], name
+        assert record["horizon"] == horizon and record["curve"]["t"][-1] == horizon, name
+        assert record["backend"] == "ray", name
+        with np.load(out / "logs" / name.replace(".json", ".npz")) as log:  # its log, whole
+            assert {len(log[k]) for k in log.files} == {horizon}, name
+    assert [p.name for p in out.rglob("*") if p.name.endswith(".tmp")] == []
+    return files
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals, ps sessions")
+def test_ctrl_c_on_a_ray_sweep_keeps_every_finished_record_then_resumes(tmp_path: Path) -> None:
+    """A real SIGINT to the driver of ``recbandit run --backend ray`` while runs are in flight, then the rerun."""
+    horizon = 15_000
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable, "-m", "recbandit.cli", "run", "--agents", "random,linucb-shared", "--seeds", "3",
+        "--horizon", str(horizon), "--env-arg", "n_items=200", "--env-arg", "n_users=100", "--out", str(out),
+        "--backend", "ray", "--workers", "2", "--save-logs", "--quiet", "--no-plot", "--no-table",
+    ]  # fmt: skip
+    # The random runs end first, the linucb-shared ones take several times longer.
+    specs = [
+        RunSpec(ENV, a, s, horizon, env_kwargs=SMALL, label=a) for a in ("random", "linucb-shared") for s in range(3)
+    ]
+    keys = {s.filename: s.key for s in specs}
+    # The driver's Ray gets a folder of its own (short: Ray's socket paths must fit in 107 bytes).
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rb-"))
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    try:
+        with driver(cmd, env, tmp_path) as proc:
+            deadline = time.monotonic() + 120
+            while True:  # at least one record written and a run in flight
+                before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.json")}
+                busy = [pid for pid, args in in_session(proc.pid) if args.split()[:1] == ["ray::run_task"]]
+                if before and busy:
+                    break
+                assert proc.poll() is None, f"exited early with {proc.returncode}: {proc.communicate()}"
+                assert time.monotonic() < deadline, "no record with a run in flight after 120 s"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 130, stderr
+        lines = stderr.strip().splitlines()
+        message = "recbandit run: interrupted; finished runs are saved, rerun the same command to resume"
+        assert lines[-1] == message and "Traceback" not in stderr, stderr
+        assert len(lines) <= 4, stderr  # Ray's start-up lines and the message, no wall
+        assert "results:" not in stdout
+        assert left_behind(ray_tmp, proc.pid) == [], "Ray processes outlived the interrupted sweep"
+        interrupted = check_records(out, keys, horizon)
+        assert {k: interrupted[k] for k in before} == before, "a record finished before Ctrl-C was lost or rewritten"
+        assert len(interrupted) < len(specs), "the sweep ended anyway: the runs in flight were not stopped"
+
+        with driver(cmd, env, tmp_path) as again:
+            stdout, stderr = again.communicate(timeout=300)
+        assert again.returncode == 0, stderr
+        assert f"({len(specs)} runs)" in stdout
+        assert left_behind(ray_tmp, again.pid) == [], "Ray processes outlived the resumed sweep"
+        final = check_records(out, keys, horizon)
+        assert sorted(final) == sorted(keys)
+        # The runs that had finished were not run again: same file, same bytes (so same `created`).
+        assert {k: final[k] for k in interrupted} == interrupted, "finished records were rewritten"
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- two nodes

@@ -86,8 +86,6 @@ def ray_cluster(address: str | None, num_cpus: int) -> Iterator[Any]:
         ray.shutdown()
 
 
-
-
 def run_resources(spec: RunSpec, cluster_gpus: float = 0.0) -> dict[str, float]:
     """Ray resources of one run: a CPU, and a GPU where the run computes on CUDA.
 
@@ -179,7 +177,9 @@ def ray_sweep(
 
         def collect(refs: list[Any]) -> None:
             for ref in refs:
-                i, spec = pending.pop(ref)
+                # Leaves ``pending`` once stored: a Ctrl-C while it is fetched or written
+                # leaves it there, and the handler below collects it again.
+                i, spec = pending[ref]
                 try:
                     record, log = ray.get(ref)
                 except Exception as exc:  # the run raised, or its worker died past the retries
@@ -187,6 +187,7 @@ def ray_sweep(
                 else:
                     store(out, spec, record, log)
                     records[i] = record
+                del pending[ref]
                 on_done()
 
         try:
