@@ -188,7 +188,7 @@ def test_gradient_covariance_matches_per_sample_gradients_from_torch_func() -> N
     for i in range(n_layers):
         np.testing.assert_allclose(fresh.z_w[i].numpy(), 0.3 + (g[f"w{i}"] ** 2).sum(0).numpy(), rtol=1e-4)
         np.testing.assert_allclose(fresh.z_b[i].numpy(), 0.3 + (g[f"b{i}"] ** 2).sum(0).numpy(), rtol=1e-4)
-    x_new = agent.inputs(_obs(rng, 5, 4)).reshape(-1, x_rows.shape[1])
+    x_new = agent.inputs(_obs(rng, 5, 4))[0].reshape(-1, x_rows.shape[1])
     mean, var = cov.mean_var(x_new)
     g_new = grads(params, torch.tensor(x_new))
     ref = sum(
