@@ -16,8 +16,8 @@ float[B, K, d_i] as the shared linear agents build theirs, so any encoder's cont
 "Text + item id" (``item_id_features``): each network also learns an embedding
 float[item_id_dim] per item id (``obs["item_ids"]``), concatenated to the candidate's
 features at its input. Embeddings start at zero and are trained with the network at each
-retraining, so a warm item can be scored per id beyond what its text says, while an id the
-agent has never been rewarded for keeps a zero embedding and is scored from its text alone.
+retraining, so a warm item can be scored per id beyond what its text says, while an id
+never chosen (so in no minibatch) keeps a zero embedding and is scored from its text alone.
 The table grows with the ids seen (``MLPEnsemble.ensure_ids``): new ids need no API change.
 Each agent's last stage reads the network with the ids: NeuralLinear's representation
 ``phi(x, id)``, NeuralUCB / NeuralTS's gradient features (the embeddings are parameters,
