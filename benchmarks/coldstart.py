@@ -16,8 +16,9 @@ Grid (envs x contexts x agents x seeds, online: the agent updates after every de
   Fine-tuning needs logged ratings, so Synthetic-v0 has no fine-tuned columns.
 - agents: per context ``linucb-disjoint``, ``linucb-shared``, ``linucb-shared+ids``
   (``item_id_features=True``: text plus a per-id bias), ``lints-shared``, ``linucb-hybrid``,
-  ``neural-linear`` (on MovieLens not on the plain ``minilm`` column, for the time budget; the
-  tuned columns run ``tuned_agents``, by default all six);
+  ``neural-linear`` and ``neural-linear+ids`` (text plus a learned per-id embedding; the two
+  neural ones on MovieLens not on the plain ``minilm`` column, for the time budget; the
+  tuned columns run ``tuned_agents``, by default all seven);
   the context-free ``ts`` (item id only: one Beta posterior per item) once per env.
 
 Measured per run (``record["cold"]``, ``recbandit.evaluation.cold``): overall cumulative
@@ -70,6 +71,7 @@ CONTEXT_AGENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "lints-shared": ("lints-shared", {}),
     "linucb-hybrid": ("linucb-hybrid", {}),
     "neural-linear": ("neural-linear", {}),
+    "neural-linear+ids": ("neural-linear", {"item_id_features": True}),
 }
 
 
@@ -217,7 +219,7 @@ def columns(args: Args) -> list[Column]:
             )
     if args.movielens:
         ov = {"overviews": "the-movies-dataset"}
-        light = tuple(a for a in agents if a != "neural-linear")
+        light = tuple(a for a in agents if CONTEXT_AGENTS[a][0] != "neural-linear")
         ml = "MovieLens100K"
         out += [
             Column(ml, ML, args.ml_horizon, "bow+ov", {**ov, "encoder": "bow:256"}, agents),

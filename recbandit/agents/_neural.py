@@ -12,6 +12,16 @@ float[B, K, d_i] as the shared linear agents build theirs, so any encoder's cont
 - ``"outer"``: ``vec((user, 1) ⊗ (item, 1))``, p = (d_u + 1)(d_i + 1) (the linear agents' default);
 - ``"concat"``: ``(user, item, 1)``, p = d_u + d_i + 1 (the network must learn the interactions);
 - ``"item"``: ``(item, 1)``, p = d_i + 1 (for envs whose item contexts already depend on the user).
+
+"Text + item id" (``item_id_features``): each network also learns an embedding
+float[item_id_dim] per item id (``obs["item_ids"]``), concatenated to the candidate's
+features at its input. Embeddings start at zero and are trained with the network at each
+retraining, so a warm item can be scored per id beyond what its text says, while an id
+never chosen (so in no minibatch) keeps a zero embedding and is scored from its text alone.
+The table grows with the ids seen (``MLPEnsemble.ensure_ids``): new ids need no API change.
+Each agent's last stage reads the network with the ids: NeuralLinear's representation
+``phi(x, id)``, NeuralUCB / NeuralTS's gradient features (the embeddings are parameters,
+so a cold id adds its prior width), each ensemble member its own table.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from recbandit._validation import check_choice, check_float, check_int
+from recbandit.agents._items import id_bound, obs_ids
 from recbandit.agents.base import Agent, AgentConfig, Decision, Obs, check_rewards, checked_contexts
 
 if TYPE_CHECKING:
@@ -57,6 +68,10 @@ class NeuralConfig(AgentConfig):
         threads: torch intra-op threads during this agent's calls (set on entry, restored on
             exit; 0 = leave torch's setting). The networks are small: more threads rarely
             help and, on a shared machine, can make every call many times slower.
+        item_id_features: "text + item id": the network also reads a learned embedding of
+            each candidate's ``obs["item_ids"]`` (module docstring); an unseen id's embedding
+            is zero, so it is scored from its text alone.
+        item_id_dim: width of the item-id embedding (with ``item_id_features``).
     """
 
     hidden: tuple[int, ...] = (64,)
@@ -69,6 +84,8 @@ class NeuralConfig(AgentConfig):
     buffer_size: int = 100_000
     device: str = "auto"
     threads: int = 1
+    item_id_features: bool = False
+    item_id_dim: int = 8
 
     def __post_init__(self) -> None:
         hidden = self.hidden
@@ -86,36 +103,44 @@ class NeuralConfig(AgentConfig):
         check_int("buffer_size", self.buffer_size, min_value=1)
         check_device("device", self.device)
         check_int("threads", self.threads, min_value=0)
+        if not isinstance(self.item_id_features, (bool, np.bool_)):
+            raise ValueError(f"item_id_features must be True or False, got {self.item_id_features!r}")
+        check_int("item_id_dim", self.item_id_dim, min_value=1)
 
 
 class ReplayBuffer:
-    """Ring buffer of (features float32[p], reward float64, per-member weights float32[E]) rows.
+    """Ring buffer of (features float32[p], reward float64, per-member weights float32[E], item id int64) rows.
 
     Args:
         capacity: rows kept; beyond it the oldest are overwritten.
         p: feature dimension.
         members: columns of the weight table (0: no weights are stored).
+        ids: store each row's item id.
     """
 
-    def __init__(self, capacity: int, p: int, members: int = 0) -> None:
+    def __init__(self, capacity: int, p: int, members: int = 0, ids: bool = False) -> None:
         self.capacity = capacity
         self.x = np.zeros((capacity, p), dtype=np.float32)
         self.r = np.zeros(capacity)
         self.w = np.zeros((capacity, members), dtype=np.float32) if members else None
+        self.ids = np.zeros(capacity, dtype=np.int64) if ids else None
         self.size = 0
         self._next = 0
 
-    def add(self, x: np.ndarray, r: np.ndarray, w: np.ndarray | None = None) -> None:
-        """Append rows x [B, p], rewards r [B] (and weights w [B, E]), overwriting the oldest."""
+    def add(self, x: np.ndarray, r: np.ndarray, w: np.ndarray | None = None, ids: np.ndarray | None = None) -> None:
+        """Append rows x [B, p], rewards r [B] (weights w [B, E], item ids [B]), overwriting the oldest."""
         b = len(r)
         if b > self.capacity:  # only the newest capacity rows survive
             x, r, w = x[-self.capacity :], r[-self.capacity :], None if w is None else w[-self.capacity :]
+            ids = None if ids is None else ids[-self.capacity :]
             b = self.capacity
         pos = (self._next + np.arange(b)) % self.capacity
         self.x[pos] = x
         self.r[pos] = r
         if self.w is not None and w is not None:
             self.w[pos] = w
+        if self.ids is not None and ids is not None:
+            self.ids[pos] = ids
         self._next = (self._next + b) % self.capacity
         self.size = min(self.size + b, self.capacity)
 
@@ -124,6 +149,10 @@ class ReplayBuffer:
         n = self.size
         return self.x[:n], self.r[:n], None if self.w is None else self.w[:n]
 
+    def item_ids(self) -> np.ndarray | None:
+        """View of the stored rows' item ids int64[n] in slot order (None if ids are not stored)."""
+        return None if self.ids is None else self.ids[: self.size]
+
 
 class NeuralAgent(Agent):
     """Base of the neural agents: features, lazily built network, replay buffer, retraining.
@@ -131,6 +160,8 @@ class NeuralAgent(Agent):
     Subclasses may override ``members`` (ensemble size), ``_build`` (extra state once the
     input dimension is known), ``_observed`` (after rows are added, before any
     retraining), ``_retrained`` (after a retraining) and ``_row_weights`` (bootstrap weights).
+    With ``item_id_features`` every row also carries its item id (int64), passed beside its
+    features to the network and the hooks; without, the ids are None.
     """
 
     config: Any
@@ -175,24 +206,45 @@ class NeuralAgent(Agent):
         u[:, :du] = user
         return (u[:, None, :, None] * v[:, :, None, :]).reshape(b, k, (du + 1) * (di + 1))
 
-    def inputs(self, obs: Obs) -> np.ndarray:
-        """float32[B, K, p]: the network inputs of every candidate (builds the model on first use)."""
-        x = self._features(*self._contexts(obs))
-        self._ensure(x.shape[2])
-        return x
+    def _item_ids(self, obs: Obs, b: int, k: int) -> tuple[np.ndarray, int] | None:
+        """The candidates' ids int64[B, K] and ``1 + max(id)`` with ``item_id_features``, else None."""
+        if not self.config.item_id_features:
+            return None
+        try:
+            ids = obs_ids(obs)
+        except ValueError as err:
+            raise ValueError(f"item_id_features=True: {err}") from None
+        if ids.shape != (b, k):
+            raise ValueError(f"obs['item_ids'] has shape {ids.shape}, but obs['items'] has (B, K) = {(b, k)}")
+        return ids.astype(np.int64, copy=False), id_bound(ids)
+
+    def inputs(self, obs: Obs) -> tuple[np.ndarray, np.ndarray | None]:
+        """Network inputs float32[B, K, p] of every candidate and their item ids int64[B, K].
+
+        The ids are None without ``item_id_features``. Builds the model on first use and grows
+        its id table to cover the ids.
+        """
+        user, items = self._contexts(obs)
+        ids = self._item_ids(obs, *items.shape[:2])
+        x = self._features(user, items)
+        self._ensure(x.shape[2], None if ids is None else ids[1])
+        return x, None if ids is None else ids[0]
 
     # ------------------------------------------------------------------ model
 
-    def _ensure(self, p: int) -> None:
-        if self.net is not None:
-            return
-        from recbandit.agents._mlp import MLPEnsemble, resolve_device
+    def _ensure(self, p: int, n_ids: int | None = None) -> None:
+        """Build the model for p input features on first use; grow its id table to cover ``n_ids`` ids."""
+        if self.net is None:
+            from recbandit.agents._mlp import MLPEnsemble, resolve_device
 
-        cfg = self.config
-        self.device = resolve_device(cfg.device)
-        self.net = MLPEnsemble(p, cfg.hidden, self.members, self.rng, self.device, cfg.lr, cfg.weight_decay)
-        self.buffer = ReplayBuffer(cfg.buffer_size, p, self.members if self.weighted else 0)
-        self._build(p)
+            cfg = self.config
+            id_dim = cfg.item_id_dim if cfg.item_id_features else 0
+            self.device = resolve_device(cfg.device)
+            self.net = MLPEnsemble(p, cfg.hidden, self.members, self.rng, self.device, cfg.lr, cfg.weight_decay, id_dim)
+            self.buffer = ReplayBuffer(cfg.buffer_size, p, self.members if self.weighted else 0, id_dim > 0)
+            self._build(p)
+        if n_ids is not None:
+            self.net.ensure_ids(n_ids)
 
     def _build(self, p: int) -> None:
         """Create algorithm state once the input dimension p is known (after the network)."""
@@ -201,8 +253,8 @@ class NeuralAgent(Agent):
         """float32[n, E] per-member weights of n new rows, or None."""
         return None
 
-    def _observed(self, x: np.ndarray, r: np.ndarray) -> None:
-        """Hook: rows x float32[B, p] with rewards r float64[B] were just added."""
+    def _observed(self, x: np.ndarray, r: np.ndarray, ids: np.ndarray | None) -> None:
+        """Hook: rows x float32[B, p] with rewards r float64[B] and item ids int64[B] (or None) were just added."""
 
     def _retrained(self) -> None:
         """Hook: the network was just retrained."""
@@ -214,7 +266,8 @@ class NeuralAgent(Agent):
         buf = self.buffer
         tensors = [*self.net.parameters(), *self.net.optimizer_state()]
         total = sum(t.numel() * t.element_size() for t in tensors)
-        return total + buf.x.nbytes + buf.r.nbytes + (0 if buf.w is None else buf.w.nbytes) + self._extra_bytes()
+        total += sum(0 if a is None else a.nbytes for a in (buf.x, buf.r, buf.w, buf.ids))
+        return total + self._extra_bytes()
 
     def _extra_bytes(self) -> int:
         """Bytes of algorithm state beyond the network and the buffer."""
@@ -222,15 +275,19 @@ class NeuralAgent(Agent):
 
     # ------------------------------------------------------------------ learning
 
-    def chosen_inputs(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Validated (features float32[B, p] of the chosen candidates, rewards float64[B])."""
+    def chosen_inputs(
+        self, obs: Obs, actions: np.ndarray, rewards: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Validated features float32[B, p], rewards float64[B] and item ids int64[B] (or None) of the choices."""
         user, items = self._contexts(obs)
-        b = items.shape[0]
-        actions, rewards = check_rewards(actions, rewards, b, items.shape[1])
-        picked = items[np.arange(b), actions][:, None, :]  # [B, 1, d_i]
+        b, k = items.shape[:2]
+        actions, rewards = check_rewards(actions, rewards, b, k)
+        ids = self._item_ids(obs, b, k)
+        rows = np.arange(b)
+        picked = items[rows, actions][:, None, :]  # [B, 1, d_i]
         x = self._features(user, picked)[:, 0]
-        self._ensure(x.shape[1])
-        return x, rewards
+        self._ensure(x.shape[1], None if ids is None else ids[1])
+        return x, rewards, None if ids is None else ids[0][rows, actions]
 
     def act(self, obs: Obs) -> Decision:
         """Choose one candidate per user (``_act``, on ``threads`` torch threads)."""
@@ -255,14 +312,17 @@ class NeuralAgent(Agent):
             self._update(obs, actions, rewards)
 
     def _update(self, obs: Obs, actions: np.ndarray, rewards: np.ndarray) -> None:
-        x, rewards = self.chosen_inputs(obs, actions, rewards)
+        x, rewards, ids = self.chosen_inputs(obs, actions, rewards)
         assert self.buffer is not None and self.net is not None
-        self.buffer.add(x, rewards, self._row_weights(len(rewards)))
-        self._observed(x, rewards)
+        self.buffer.add(x, rewards, self._row_weights(len(rewards)), ids)
+        self._observed(x, rewards, ids)
         self._due += len(rewards)
         due, self._due = divmod(self._due, self.config.train_every)
         if due and self.config.train_steps:
             cfg = self.config
-            self.last_loss = self.net.train(*self.buffer.rows(), due * cfg.train_steps, cfg.batch_size, self.rng)
+            steps = due * cfg.train_steps
+            self.last_loss = self.net.train(
+                *self.buffer.rows(), steps, cfg.batch_size, self.rng, ids=self.buffer.item_ids()
+            )
             self.retrainings += 1
             self._retrained()

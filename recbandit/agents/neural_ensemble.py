@@ -71,10 +71,10 @@ class NeuralEnsemble(NeuralAgent):
 
     def scores(self, obs: Obs) -> np.ndarray:
         """float64[E, B, K]: every member's prediction for every candidate."""
-        x = self.inputs(obs)
+        x, ids = self.inputs(obs)
         b, k, p = x.shape
         assert self.net is not None
-        return self.net.predict(x.reshape(b * k, p)).reshape(-1, b, k)
+        return self.net.predict(x.reshape(b * k, p), None if ids is None else ids.reshape(b * k)).reshape(-1, b, k)
 
     def _act(self, obs: Obs) -> Decision:
         """A uniformly drawn member's argmax per user; propensity = share of members that agree."""

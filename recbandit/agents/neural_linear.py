@@ -75,10 +75,10 @@ class NeuralLinear(NeuralAgent):
     def _build(self, p: int) -> None:
         self._refit()
 
-    def _phi(self, x: np.ndarray) -> np.ndarray:
-        """float64[N, h + 1]: last hidden layer of rows x [N, p], plus a constant 1."""
+    def _phi(self, x: np.ndarray, ids: np.ndarray | None) -> np.ndarray:
+        """float64[N, h + 1]: last hidden layer of rows x [N, p] (item ids int64[N] or None), plus a constant 1."""
         assert self.net is not None
-        h = self.net.embed(x)
+        h = self.net.embed(x, ids)
         return np.concatenate([h, np.ones((len(h), 1))], axis=1)
 
     def _refit(self) -> None:
@@ -89,7 +89,7 @@ class NeuralLinear(NeuralAgent):
         self.yy = float(r @ r)
         self.n = len(r)
         if self.n:
-            self.head.update(self._phi(x), r)
+            self.head.update(self._phi(x, self.buffer.item_ids()), r)
         self._cache: tuple[int, np.ndarray, float, float] | None = None
 
     def posterior(self) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -115,9 +115,9 @@ class NeuralLinear(NeuralAgent):
 
     def _act(self, obs: Obs) -> Decision:
         """One posterior draw per user; argmax over its candidates."""
-        x = self.inputs(obs)
+        x, ids = self.inputs(obs)
         b, k, p = x.shape
-        phi = self._phi(x.reshape(b * k, p)).reshape(b, k, -1)
+        phi = self._phi(x.reshape(b * k, p), None if ids is None else ids.reshape(b * k)).reshape(b, k, -1)
         mu, chol, a_n, b_n = self.posterior()
         mean, xl = phi @ mu, phi @ chol
         actions = self._draws(self.rng, mean, xl, a_n, b_n, 1)[0].argmax(axis=1)
@@ -134,8 +134,8 @@ class NeuralLinear(NeuralAgent):
         d = self.head.p
         return 8 * (d * (d + 1) + d * d + d) + (0 if self._cache is None else self._cache[1].nbytes)
 
-    def _observed(self, x: np.ndarray, r: np.ndarray) -> None:
-        self.head.update(self._phi(x), r)
+    def _observed(self, x: np.ndarray, r: np.ndarray, ids: np.ndarray | None) -> None:
+        self.head.update(self._phi(x, ids), r)
         self.yy += float(r @ r)
         self.n += len(r)
 

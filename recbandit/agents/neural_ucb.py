@@ -46,17 +46,17 @@ class NeuralGradientAgent(NeuralAgent):
 
     def mean_std(self, obs: Obs) -> tuple[np.ndarray, np.ndarray]:
         """Network outputs ``f(x)`` and widths ``sqrt(lambda g^T Z^-1 g)`` of every candidate; each float64[B, K]."""
-        x = self.inputs(obs)
+        x, ids = self.inputs(obs)
         b, k, p = x.shape
-        mean, var = self.cov.mean_var(x.reshape(b * k, p))
+        mean, var = self.cov.mean_var(x.reshape(b * k, p), None if ids is None else ids.reshape(b * k))
         return mean.reshape(b, k), np.sqrt(np.maximum(var, 0.0)).reshape(b, k)
 
     def _extra_bytes(self) -> int:
-        return sum(z.numel() * z.element_size() for z in (*self.cov.z_w, *self.cov.z_b))
+        return sum(z.numel() * z.element_size() for z in self.cov.tensors())
 
-    def _observed(self, x: np.ndarray, r: np.ndarray) -> None:
+    def _observed(self, x: np.ndarray, r: np.ndarray, ids: np.ndarray | None) -> None:
         # Z_t = Z_{t-1} + g(x_t; theta_{t-1})^2: gradients at the parameters that chose x_t.
-        self.cov.add(x)
+        self.cov.add(x, ids)
 
 
 class NeuralUCB(NeuralGradientAgent):
