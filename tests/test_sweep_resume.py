@@ -335,3 +335,21 @@ def test_every_env_has_json_ready_defaults_without_its_data(env_id: str) -> None
     first = env_defaults(env_id)
     assert first and json.loads(json.dumps(first)) == first == env_defaults(env_id)
     assert "path" not in json.dumps(first)
+
+
+def test_a_parameter_added_since_keeps_the_run_a_removed_one_redoes_it(tmp_path: Path) -> None:
+    """An agent option added later (at its default) does not invalidate earlier records; one that went does."""
+    from recbandit.evaluation.runner import finished
+
+    spec = specs_for([0])[1]  # linucb-shared
+    execute(spec, tmp_path)
+    path = tmp_path / spec.filename
+    record = json.loads(path.read_text())
+    newer = record["agent_params"].pop("item_id_features")  # as written before the option existed
+    assert newer is False
+    path.write_text(json.dumps(record))
+    assert finished(spec, tmp_path) is not None
+    record["agent_params"]["an_option_since_removed"] = 1
+    path.write_text(json.dumps(record))
+    with pytest.warns(UserWarning, match="resolved parameters changed"):
+        assert finished(spec, tmp_path) is None

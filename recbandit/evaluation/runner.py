@@ -441,6 +441,21 @@ def _record(
     }
 
 
+def same_params(stored: dict[str, Any], agent: str, given: dict[str, Any]) -> bool:
+    """Whether a record's resolved agent parameters ``stored`` are what ``given`` resolves to now.
+
+    Every stored parameter must have the same value now (a changed default is a different
+    run) and none may have gone. A parameter added to the agent since the record was made
+    is taken at its default (a new option that is off by default leaves earlier runs as
+    they were), unless ``given`` sets it.
+    """
+    resolved = resolve_agent_params(agent, given)
+    added = set(resolved) - set(stored)
+    return set(stored) <= set(resolved) and not (added & set(given)) and all(
+        resolved[k] == v for k, v in stored.items()
+    )
+
+
 def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
     """The stored record of ``spec`` in ``out_dir`` if it exists, is readable and matches."""
     path = Path(out_dir) / spec.filename
@@ -453,7 +468,7 @@ def finished(spec: RunSpec, out_dir: Path) -> dict[str, Any] | None:
         return None
     # The digest covers the parameters given explicitly; a changed default changes the agent's
     # resolved parameters, which the record stores in full: such a stale result is redone too.
-    if "agent_params" in record and record["agent_params"] != resolve_agent_params(spec.agent, spec.agent_params):
+    if "agent_params" in record and not same_params(record["agent_params"], spec.agent, spec.agent_params):
         warnings.warn(f"{path}: the agent's resolved parameters changed; the run will be redone", stacklevel=2)
         return None
     # Likewise the env's defaults (records written before they were stored are taken as they are).
