@@ -205,6 +205,11 @@ def budget_estimate(t: np.ndarray, curve: np.ndarray, target: float) -> dict[str
     return out
 
 
+def budget_text(decisions: float) -> str:
+    """An extrapolated budget for the report: beyond 1e10 decisions the fit barely rises, so no figure."""
+    return f"{decisions:,.0f}" if decisions < 1e10 else "> 10^10 (the fit barely rises)"
+
+
 def interval_over(source: dict[str, Any] | list[dict[str, Any]]) -> str:
     """What a table row's 95% interval is taken over: a reference's sessions (one seed) or an agent's seeds."""
     if isinstance(source, dict):
@@ -427,8 +432,8 @@ def main(args: Args) -> None:
         if b["current"] >= b["target"]:
             lines.append(head + "already at or above the myopic bandit.")
             continue
-        lin = "not rising: no finite budget" if b["linear"] is None else f"{b['linear']:,.0f} decisions"
-        log = "not rising: no finite budget" if b["log"] is None else f"{b['log']:,.0f}"
+        lin = "not rising: no finite budget" if b["linear"] is None else budget_text(b["linear"]) + " decisions"
+        log = "not rising: no finite budget" if b["log"] is None else budget_text(b["log"])
         lines.append(head + f"decisions to reach {b['target']:.3f}: linear fit {lin}; fit in log t {log}.")
     lines += ["", reading(by_agent, refs, myopic_late)]
     if tuning:
