@@ -122,3 +122,14 @@ def test_welch_interval_matches_scipy() -> None:
     assert diff == pytest.approx(a.mean() - b.mean())
     assert (diff - half, diff + half) == pytest.approx((ci.low, ci.high))
     assert np.isnan(welch(a[:1], b)[1])
+
+
+@pytest.mark.parametrize("n_users, n_items, t", [(5, 7, 50), (1000, 1000, 20_000), (10**6, 10**5, 1000)])
+def test_novelty_counts_distinct_pairs_on_both_paths(n_users: int, n_items: int, t: int) -> None:
+    """The bitmap (small pair ranges) and the sort (large ones) give the exact distinct-pair share."""
+    from recbandit.evaluation.metrics import novelty
+
+    rng = np.random.default_rng(n_users)
+    users, items = rng.integers(3, 3 + n_users, t), rng.integers(0, n_items, t)
+    expected = len(set(zip(users.tolist(), items.tolist(), strict=True))) / t
+    assert novelty(items, users) == expected

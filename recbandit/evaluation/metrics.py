@@ -103,8 +103,18 @@ def novelty(items: np.ndarray, users: np.ndarray) -> float:
         raise ValueError(f"items and users must be 1-d arrays of one length, got {items.shape} and {users.shape}")
     if len(items) == 0:
         return float("nan")
-    keys = (users - users.min()) * (int(items.max()) - int(items.min()) + 1) + (items - items.min())
+    n_items = int(items.max()) - int(items.min()) + 1
+    keys = (users - users.min()) * n_items + (items - items.min())
+    span = (int(users.max()) - int(users.min()) + 1) * n_items
+    if span <= max(_BITMAP_MIN, 8 * len(keys)):  # a bitmap over the pairs: one pass, no sort
+        seen = np.zeros(span, dtype=bool)
+        seen[keys] = True
+        return float(np.count_nonzero(seen) / len(items))
     return float(len(np.unique(keys)) / len(items))
+
+
+#: Pair ranges up to this size (bytes) are counted with a bitmap whatever T is.
+_BITMAP_MIN = 1 << 24
 
 
 def intra_list_diversity(items: np.ndarray, groups: np.ndarray, embeddings: np.ndarray) -> float:
