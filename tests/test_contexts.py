@@ -84,6 +84,16 @@ def test_a_retrained_model_folder_changes_the_resume_key(tiny_folder: Path, tmp_
     assert after.env_kwargs == before.env_kwargs and after.key != key_before
 
 
+def test_the_same_model_folder_elsewhere_has_the_same_resume_key(tiny_folder: Path, tmp_path: Path) -> None:
+    """A local folder enters the key by its files, not its path: a copy elsewhere resumes the same runs."""
+    here, there = tmp_path / "a" / "model", tmp_path / "b" / "moved"
+    shutil.copytree(tiny_folder, here)
+    shutil.copytree(tiny_folder, there)
+    first, second = spec(str(here)), spec(str(there))
+    assert first.env_kwargs != second.env_kwargs and first.key == second.key
+    assert spec(str(tiny_folder)).key == first.key
+
+
 def test_encode_cost_is_recorded_and_shown_in_the_summary(
     tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -23,7 +23,7 @@ import json
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,11 +276,16 @@ class RunSpec:
         spec = asdict(self)
         encoder = self.env_kwargs.get("encoder")
         if isinstance(encoder, str):
-            from recbandit.encoders.registry import spec_identity
+            from recbandit.encoders.registry import parse_spec, spec_identity
 
             weights = spec_identity(encoder)["weights"]
             if weights is not None:
                 spec["encoder_weights"] = weights
+                parsed = parse_spec(encoder)
+                if parsed.model is not None and Path(parsed.model).is_absolute():
+                    # A local folder is identified by its files, not by where it lies: the same
+                    # tuned encoder in another checkout or on another machine is the same run.
+                    spec["env_kwargs"] = {**spec["env_kwargs"], "encoder": str(replace(parsed, model="<folder>"))}
         return spec_key(spec)
 
     @property
