@@ -31,15 +31,14 @@ from recbandit.cli import main  # noqa: E402
 from recbandit.envs import make_env  # noqa: E402
 from recbandit.evaluation import RunSpec, execute, make_specs, run_sweep  # noqa: E402
 from recbandit.evaluation.ray_backend import run_resources  # noqa: E402
-from recbandit.evaluation.results import REQUIRED_FIELDS  # noqa: E402
+from recbandit.evaluation.results import REQUIRED_FIELDS, WHERE_FIELDS  # noqa: E402
 from recbandit.evaluation.sweep import SweepError  # noqa: E402
 from recbandit.evaluation.tune import _Watch, final_metric, parse_space, tune_agent  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "recbandit/Synthetic-v0"
 SMALL = {"n_items": 200, "n_users": 100}
-# Fields that measure the machine or say where a run ran; everything else is the run's.
-WHERE = {"decisions_per_s", "agent_decisions_per_s", "cost", "created", "machine", "backend", "node"}
+WHERE = WHERE_FIELDS  # fields that measure the machine or say where a run ran; everything else is the run's
 
 
 def specs_for(seeds: list[int], horizon: int = 300) -> list[RunSpec]:

@@ -18,13 +18,11 @@ import recbandit.evaluation.sweep as sweep
 from recbandit.envs.defaults import env_defaults
 from recbandit.envs.registration import ENVS
 from recbandit.evaluation import RunSpec, execute, load_records, make_specs, run_sweep
-from recbandit.evaluation.results import REQUIRED_FIELDS, atomic_write_bytes, read_record
+from recbandit.evaluation.results import REQUIRED_FIELDS, WHERE_FIELDS, atomic_write_bytes, read_record
 
 ENV = "recbandit/Synthetic-v0"
 SMALL = {"n_items": 200, "n_users": 100}
-# Fields that measure the machine or say where the run ran (back end, node), not the run;
-# everything else is reproducible from the spec.
-TIMING = {"decisions_per_s", "agent_decisions_per_s", "cost", "created", "machine", "backend", "node"}
+TIMING = WHERE_FIELDS  # measure the machine or say where the run ran; the rest is reproducible from the spec
 
 
 def specs_for(seeds: list[int], horizon: int = 300) -> list[RunSpec]:

@@ -38,8 +38,10 @@ import math
 
 import numpy as np
 
+from recbandit.agents._items import grown as _grown
 from recbandit.agents._items import id_bound
-from recbandit.agents._linear import SharedRidge, _grown, _occurrences
+from recbandit.agents._items import occurrences as _occurrences
+from recbandit.agents._ridge import SharedRidge
 
 #: Floats gathered per chunk of users in ``HybridRidge.parts`` (keeps the gathered
 #: per-item blocks in cache).

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from recbandit._validation import check_float, check_int
-from recbandit.agents._linear import SharedRidge
 from recbandit.agents._neural import NeuralAgent, NeuralConfig
 from recbandit.agents._propensity import RESAMPLING_CAP, geometric_resampling
+from recbandit.agents._ridge import SharedRidge
 from recbandit.agents.base import Decision, Obs
 
 

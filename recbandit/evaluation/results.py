@@ -35,6 +35,11 @@ REQUIRED_FIELDS = (
 )
 
 
+#: Record fields that measure the machine or say where the run ran (back end, node); every other
+#: field is reproducible from the run's spec, whichever back end or machine ran it.
+WHERE_FIELDS = frozenset({"decisions_per_s", "agent_decisions_per_s", "cost", "created", "machine", "backend", "node"})
+
+
 def spec_key(spec: dict[str, Any]) -> str:
     """Stable 12-hex digest of a run's configuration (what makes two runs the same run)."""
     blob = json.dumps(spec, sort_keys=True, default=_jsonable)
@@ -115,6 +120,7 @@ def node_info() -> dict[str, Any]:
         node_id = ray.get_runtime_context().get_node_id()
         ip = ray.util.get_node_ip_address()
     return {"id": node_id, "hostname": socket.gethostname(), "ip": ip, "pid": os.getpid()}
+
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, np.integer):
