@@ -174,13 +174,14 @@ def window_means(records: list[dict[str, Any]], key: str) -> tuple[np.ndarray, n
 
 def late(records: list[dict[str, Any]], key: str, share: float = 0.2) -> tuple[float, float]:
     """Mean / 95% CI over seeds of each seed's mean of ``key`` over the last ``share`` of the windows."""
-    per_seed = []
-    for r in records:
-        values = np.array([np.nan if v is None else v for v in r["sessions"]["curve"][key]], dtype=float)
-        n = max(1, int(round(share * len(values))))
-        per_seed.append(np.nanmean(values[-n:]))
-    mean, half = mean_ci(np.array(per_seed))
+    mean, half = mean_ci(np.array([late_seed(r, key, share) for r in records]))
     return float(mean), float(half)
+
+
+def late_seed(record: dict[str, Any], key: str, share: float = 0.2) -> float:
+    """One seed's mean of session curve ``key`` over the last ``share`` of its windows."""
+    values = np.array([np.nan if v is None else v for v in record["sessions"]["curve"][key]], dtype=float)
+    return float(np.nanmean(values[-max(1, int(round(share * len(values)))) :]))
 
 
 def budget_estimate(t: np.ndarray, curve: np.ndarray, target: float) -> dict[str, Any]:
@@ -272,7 +273,7 @@ def tuning_table(by_agent: dict[str, list[dict[str, Any]]], tuning: dict[str, di
         ci = "" if chosen.get("ci95") is None else f" ± {chosen['ci95']:.3f}"
         on_tuning = f"{chosen['objective']:.3f}{ci} ({tune['horizon']:,} dec., {chosen['seeds_done']} seeds)"
         whole = [np.array([r["sessions"]["mean_return"] for r in recs]) for recs in (tuned, base)]
-        lates = [np.array([_late_seed(r) for r in recs]) for recs in (tuned, base)]
+        lates = [np.array([late_seed(r, "mean_return") for r in recs]) for recs in (tuned, base)]
         cells = []
         for a, b in (whole, lates):
             diff, half = welch(a, b)
@@ -288,12 +289,6 @@ def tuning_table(by_agent: dict[str, list[dict[str, Any]]], tuning: dict[str, di
 def _short(value: Any) -> str:
     """A setting's value for a table cell (floats to 3 significant digits)."""
     return f"{value:.3g}" if isinstance(value, float) else str(value)
-
-
-def _late_seed(record: dict[str, Any], share: float = 0.2) -> float:
-    """One seed's mean return per session over the last ``share`` of its curve's windows."""
-    values = np.array([np.nan if v is None else v for v in record["sessions"]["curve"]["mean_return"]], dtype=float)
-    return float(np.nanmean(values[-max(1, int(round(share * len(values)))) :]))
 
 
 def plot_curves(by_agent: dict[str, list[dict[str, Any]]], refs: dict[str, dict[str, Any]], path: Path) -> None:
