@@ -189,7 +189,6 @@ class LinearAgent(Agent):
         x = self._user_features(user)
         model = self._ensure_model(x.shape[1])
         assert isinstance(model, DisjointRidge)
-        model.ensure(ids)
         self._gathered = (obs["user"], obs["item_ids"], x, ids)
         return x, ids, model
 

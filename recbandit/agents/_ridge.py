@@ -4,11 +4,10 @@ Both keep the accumulated design matrix ``A = ridge * I + sum x x^T``, its inver
 response vector ``b = sum r x`` and ``theta = A^-1 b``. The inverse is updated exactly:
 Sherman–Morrison for one new row; for a batch, the shared model uses Woodbury when the
 batch is smaller than the dimension and a fresh inverse of ``A`` otherwise, the
-per-item models Sherman–Morrison per occurrence rank (vectorised over items) and a
-fresh inverse for an item with many rows in the batch.
+per-item models Sherman–Morrison row by row in a compiled loop (``_kernels``).
 
 Speed. At B=1 (online) a step is a few dozen numpy calls of 0.3-2 µs each, so the
-single-row paths use as few calls as they can:
+shared model's single-row path uses as few calls as it can:
 
 - ``A_inv`` and ``theta`` are always current (act reads them), ``theta`` by the
   recursive least-squares form of Sherman–Morrison, ``theta += k (r - x^T theta)`` with
@@ -18,35 +17,33 @@ single-row paths use as few calls as they can:
 - ``take`` instead of fancy indexing, in-place ufuncs, no ``np.unique`` / ``np.add.at``
   / ``concatenate`` per step.
 
-Batched products are stacked per user, ``(B, K, p) @ (p, p)``, or chunked: small BLAS calls
-that stay single-threaded. Batched shared scores with ``features="outer"`` never form the
-B x K x p features (see ``SharedRidge.mean_var_outer``).
+Batched shared products are ``(B * K, p) @ (p, p + 1)`` or chunked: small BLAS calls
+that stay single-threaded; with ``features="outer"`` they never form the B x K x p
+features (see ``SharedRidge.mean_var_outer``). The per-item models' scores are compiled
+loops (``_kernels``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from recbandit.agents._grouped import grouped_mean_var
 from recbandit.agents._items import grown as _grown
 from recbandit.agents._items import id_bound
-from recbandit.agents._items import occurrences as _occurrences
+from recbandit.agents._kernels import (
+    add_rows,
+    packed_prior,
+    packed_scores,
+    packed_size,
+    rank_one_updates,
+    unpack_inverses,
+)
 
 _vecdot = getattr(np, "vecdot", None)  # numpy >= 2.0
 
 #: Single-row updates logged before they are folded into ``A`` and ``b`` (bounds the log).
 _LOG_ROWS = 1024
 
-#: Occurrence ranks handled by vectorised passes in batched disjoint updates; an item with
-#: more rows in one batch is re-inverted from ``A`` instead.
-_PASSES = 4
-
 _OUTER_CHUNK = 16  # users per chunk of SharedRidge.mean_var_outer
-
-#: Floats gathered per chunk of users in ``DisjointRidge.mean_var``: keeps the gathered
-#: float64[chunk, K, p + 1, p] models in cache (one gather of all B * K of them is bound by
-#: memory bandwidth).
-_CHUNK_FLOATS = 1 << 18
 
 
 def rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -168,28 +165,40 @@ class SharedRidge:
 class DisjointRidge:
     """One ridge regression per item id over p-dimensional features; tables grow on demand.
 
-    Item i's ``A_i^-1`` and ``theta_i`` are the rows of one float64[p + 1, p] block
-    ``[A_i^-1; theta_i^T]`` of a table float64[n, p + 1, p] (``n`` = ids covered so far),
-    so a candidate's model is one gathered row. ``A_inv`` float64[n, p, p] and ``theta``
-    float64[n, p] are views of it (always current); ``A`` float64[n, p, p] and ``b``
-    float64[n, p] fold in the logged single rows when read. An id never updated holds
-    the prior (``A = ridge * I``, ``theta = 0``).
+    Item i's model is one packed row ``[upper(A_i^-1), theta_i]`` of a table float64[n,
+    p (p + 1) / 2 + p] (``n`` = ids covered so far; see ``recbandit.agents._kernels``), read
+    and updated in place by compiled loops. ``A_inv`` float64[n, p, p] and ``theta``
+    float64[n, p] are read from it; ``A`` float64[n, p, p] and ``b`` float64[n, p] (the
+    design matrices and response vectors, which neither scoring nor updating needs) fold in
+    the logged rows when read. An id never updated holds the prior (``A = ridge * I``,
+    ``theta = 0``).
     """
 
     def __init__(self, p: int, ridge: float) -> None:
         self.p = p
         self.ridge = ridge
         self._n = 0
-        self._table = np.zeros((0, p + 1, p))
+        self._prior = packed_prior(p, ridge)
+        self._packed = np.zeros((0, packed_size(p)))
         self._A = np.zeros((0, p, p))
         self._b = np.zeros((0, p))
-        self._views()
-        self._log = _RowLog(p)  # single rows not yet in _A, _b
+        # rows not yet in _A, _b: ids, rows, responses (the first _logged of each)
+        self._log = (
+            np.empty(_LOG_ROWS_DISJOINT, dtype=np.int64),
+            np.empty((_LOG_ROWS_DISJOINT, p)),
+            np.empty(_LOG_ROWS_DISJOINT),
+        )
+        self._logged = 0
 
-    def _views(self) -> None:
-        self._flat = self._table.reshape(self._n, (self.p + 1) * self.p)
-        self.A_inv = self._table[:, : self.p]
-        self.theta = self._table[:, self.p]
+    @property
+    def A_inv(self) -> np.ndarray:
+        """float64[n, p, p], each item's ``A^-1`` (a copy)."""
+        return unpack_inverses(self._packed, self.p)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """float64[n, p], each item's ``A^-1 b`` (a view: current until the table grows)."""
+        return self._packed[:, packed_size(self.p) - self.p :]
 
     @property
     def A(self) -> np.ndarray:
@@ -204,9 +213,10 @@ class DisjointRidge:
         return self._b
 
     def _fold(self) -> None:
-        """Add the logged single rows to ``A`` and ``b``."""
-        if self._log.n:
-            _add_by_item(self._A, self._b, *self._log.pop())
+        """Add the logged rows to ``A`` and ``b``."""
+        if self._logged:
+            n, self._logged = self._logged, 0
+            add_rows(self._A, self._b, *(part[:n] for part in self._log))
 
     def ensure(self, ids: np.ndarray) -> None:
         """Grow the tables so every id in ``ids`` indexes a (prior) model (ValueError if one is negative)."""
@@ -217,80 +227,74 @@ class DisjointRidge:
     def _grow(self, top: int) -> None:
         """Grow the tables (amortised doubling) to cover ids ``[0, top)``."""
         size = max(top, 2 * self._n, 64)
-        p, eye = self.p, np.eye(self.p)
-        self._table = _grown(self._table, size, np.r_[eye / self.ridge, np.zeros((1, p))])
-        self._A = _grown(self._A, size, self.ridge * eye)
+        self._packed = _grown(self._packed, size, self._prior)
+        self._A = _grown(self._A, size, self.ridge * np.eye(self.p))
         self._b = _grown(self._b, size, 0.0)
         self._n = size
-        self._views()
+
+    def _covered(self, status: int) -> None:
+        """Act on a kernel's ``id_status``: grow the tables to cover ``status`` ids (ValueError if -1)."""
+        if status < 0:
+            raise ValueError("item_ids must be non-negative")
+        self._grow(status)
 
     def mean_var(self, x: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Means ``x_b^T theta_i`` and variances ``x_b^T A_i^-1 x_b`` of each candidate; each float64[B, K].
 
         Args:
             x: float64[B, p], one feature row per user.
-            ids: int64[B, K], the candidates' item ids (covered by ``ensure``).
+            ids: int64[B, K], the candidates' item ids (new ids get prior models).
         """
-        b, k = ids.shape
-        p = self.p
-        if b == 1:  # online: one gather, two matrix-vector products
-            v = x[0]
-            xt = (self._flat.take(ids[0], axis=0).reshape(k * (p + 1), p) @ v).reshape(k, p + 1)
-            return xt[None, :, p], (xt[:, :p] @ v)[None]
-        if b * k >= 2 * self._n:  # items repeat across the batch: read each model once
-            return grouped_mean_var(self._table, x, ids, _CHUNK_FLOATS >> 2)
-        # Per chunk of users: gather [A_i^-1; theta_i^T] of their candidates, multiply by x
-        # -> [A_i^-1 x, theta_i^T x]. Chunks keep the gathered blocks in cache.
-        mean, var = np.empty((b, k)), np.empty((b, k))
-        step = max(1, _CHUNK_FLOATS // (k * (p + 1) * p))
-        for s in range(0, b, step):
-            xs = x[s : s + step]
-            blocks = self._flat.take(ids[s : s + step], axis=0).reshape(len(xs), k * (p + 1), p)
-            xt = (blocks @ xs[:, :, None]).reshape(len(xs), k, p + 1)
-            mean[s : s + step] = xt[..., p]
-            var[s : s + step] = np.einsum("bkp,bp->bk", xt[..., :p], xs)
+        return self._scores(x, ids, 0.0, _NO_ACTIONS)
+
+    def ucb_argmax(self, x: np.ndarray, ids: np.ndarray, alpha: float) -> np.ndarray:
+        """``ucb_argmax(*self.mean_var(x, ids), alpha)`` in one pass: actions int64[B]."""
+        actions = np.empty(len(ids), dtype=np.int64)
+        self._scores(x, ids, alpha, actions)
+        return actions
+
+    def _scores(
+        self, x: np.ndarray, ids: np.ndarray, alpha: float, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = np.empty(ids.shape), np.empty(ids.shape)
+        x, ids = _c64(x), _c64(ids, np.int64)
+        status = packed_scores(self._packed, x, ids, mean, var, alpha, actions)
+        if status:
+            self._covered(status)
+            packed_scores(self._packed, x, ids, mean, var, alpha, actions)
         return mean, var
 
     def update(self, items: np.ndarray, x: np.ndarray, r: np.ndarray) -> None:
-        """Add row ``x[j]`` float64[B, p] with response ``r[j]`` to the model of ``items[j]``."""
-        if len(items) == 1:
-            i, v, y = int(items[0]), x[0], float(r[0])
-            if i < 0:
-                raise ValueError("item_ids must be non-negative")
-            if i >= self._n:
-                self._grow(i + 1)
-            _rank_one(self._table[i], v, y)
-            if self._log.add(i, v, y):
-                self._fold()
+        """Add row ``x[j]`` float64[B, p] with response ``r[j]`` to the model of ``items[j]``.
+
+        Rows of one item are added in order, each by an exact Sherman–Morrison step.
+        """
+        rows = (_c64(items, np.int64), _c64(x), _c64(r))
+        status = rank_one_updates(self._packed, *rows)
+        if status:
+            self._covered(status)
+            rank_one_updates(self._packed, *rows)
+        m, n = len(rows[0]), self._logged
+        if n + m > _LOG_ROWS_DISJOINT:
+            self._fold()
+            n = 0
+        if m > _LOG_ROWS_DISJOINT:
+            add_rows(self._A, self._b, *rows)
             return
-        self.ensure(items)
-        self._fold()
-        order, rank, count = _add_by_item(self._A, self._b, items, x, r)
-        # Exact inverse updates: Sherman–Morrison once per occurrence rank, vectorised over
-        # the (distinct) items of that rank; an item with more rows than _PASSES is
-        # re-inverted from A instead.
-        items, x, r = items[order], x[order], r[order]
-        light = count <= _PASSES
-        for j in range(min(int(rank.max()) + 1, _PASSES)):
-            sel = light & (rank == j)
-            if sel.any():
-                ids = items[sel]
-                self._table[ids] = _rank_one_many(self._table[ids], x[sel], r[sel])
-        if not light.all():
-            heavy = items[~light & (rank == 0)]
-            a_inv = np.linalg.inv(self._A[heavy])
-            a_inv = 0.5 * (a_inv + a_inv.transpose(0, 2, 1))
-            self._table[heavy, : self.p] = a_inv
-            self._table[heavy, self.p] = (a_inv @ self._b[heavy][:, :, None])[..., 0]
+        for log, part in zip(self._log, rows, strict=True):
+            log[n : n + m] = part
+        self._logged = n + m
 
 
-def _rank_one_many(tables: np.ndarray, v: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``_rank_one`` for m independent models: tables float64[m, p + 1, p], rows v float64[m, p], y float64[m]."""
-    c = np.einsum("mij,mj->mi", tables, v)  # [A^-1 v; v^T theta] per model
-    av = c[:, :-1]
-    scale = 1.0 / (1.0 + np.einsum("mi,mi->m", av, v))
-    c[:, -1] -= y
-    return tables - (c * scale[:, None])[:, :, None] * av[:, None, :]
+#: Rows logged by ``DisjointRidge.update`` before they are folded into ``A`` and ``b``.
+_LOG_ROWS_DISJOINT = 1 << 15
+
+_NO_ACTIONS = np.empty(0, dtype=np.int64)  # ``packed_scores`` without a UCB choice
+
+
+def _c64(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """``a`` as a C-contiguous ``dtype`` array (no copy when it already is one): what the kernels take."""
+    return np.ascontiguousarray(a, dtype=dtype)
 
 
 def _rank_one(table: np.ndarray, v: np.ndarray, y: float, buf: np.ndarray | None = None) -> None:
@@ -327,25 +331,3 @@ class _RowLog:
         """The logged (ids int64[m], rows float64[m, p], responses float64[m]), emptying the log."""
         n, self.n = self.n, 0
         return self.ids[:n].copy(), self.x[:n].copy(), self.r[:n].copy()
-
-
-def _add_by_item(
-    a: np.ndarray, b: np.ndarray, items: np.ndarray, x: np.ndarray, r: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``a[i] += x_j x_j^T`` and ``b[i] += r_j x_j`` for every row j of item ``i = items[j]`` (ids may repeat).
-
-    One fancy-index add per occurrence rank (ids distinct within a rank) for the first
-    ``_PASSES`` ranks, ``np.add.at`` for the rare rows beyond. Returns ``_occurrences(items)``.
-    """
-    order, rank, count = _occurrences(items)
-    items, x = items[order], x[order]
-    outer, rx = x[:, :, None] * x[:, None, :], r[order, None] * x
-    for j in range(min(int(rank.max()) + 1, _PASSES)):
-        sel = rank == j
-        a[items[sel]] += outer[sel]
-        b[items[sel]] += rx[sel]
-    rest = rank >= _PASSES
-    if rest.any():
-        np.add.at(a, items[rest], outer[rest])
-        np.add.at(b, items[rest], rx[rest])
-    return order, rank, count

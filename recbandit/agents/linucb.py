@@ -64,6 +64,7 @@ class DisjointLinUCB(LinearAgent):
     disjoint = True
 
     def act(self, obs: Obs) -> Decision:
-        """Highest upper confidence bound per user."""
-        actions = ucb_argmax(*self.mean_var(obs), self.config.alpha)
+        """Highest upper confidence bound per user (scores and argmax in one compiled pass)."""
+        x, ids, model = self.disjoint_gather(obs)
+        actions = model.ucb_argmax(x, ids, self.config.alpha)
         return Decision(actions, deterministic(len(actions)))
