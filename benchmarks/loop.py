@@ -25,9 +25,10 @@ measured here in the same process (one thread):
   a decision for x^T A^-1 x (batched: the cheaper outer form, p (p + 1) + m n^2 + K n^2 per
   user), plus the exact update of A^-1 per batch (rank one 2 p^2; batched the cheaper of
   Woodbury, 2 B p^2 + B^2 p + B^3 / 3, and a fresh inverse, B p^2 + p^3) and for lints-shared
-  the Cholesky factor, p^3 / 3 per update; disjoint LinUCB K * p * (p + 1) multiply-adds,
-  or the K models' K * p * (p + 1) * 8 bytes at the stream rate when that is slower, plus
-  2 p^2 for the update; random / eps-greedy / ts a minimal numpy loop of the draw (and
+  the Cholesky factor, p^3 / 3 per update; disjoint LinUCB K * (p (p + 1) / 2 + p)
+  multiply-adds (x^T A^-1 x from the symmetric A^-1's upper triangle, and x^T theta), or
+  the K models' bytes at the stream rate when that is slower, plus p (p + 1) + 2 p for the
+  update (before stop 11 the bound counted the full p x p form, K p (p + 1)); random / eps-greedy / ts a minimal numpy loop of the draw (and
   the K counts' gather, argmax; ts: K Beta draws). Neural agents and PPO have no bound
   here (their cost is the network's, not counted).
 - bookkeeping: none (the bound of the loop is env + agent).
@@ -226,10 +227,11 @@ def agent_bound(name: str, k: int, batch: int, d_u: int, d_i: int, rates: Rates)
         return (score + (update + root) / batch) / rates.gemm_at[p]
     if name == "linucb-disjoint":
         p = d_u + 1
-        macs = k * p * (p + 1) + 2 * p * p
+        packed = p * (p + 1) // 2 + p  # a model's upper triangle of A^-1 and theta
+        macs = k * packed + p * (p + 1) + 2 * p  # scores, then one Sherman-Morrison step on the triangle
         if p not in rates.gemm_at:
             rates.gemm_at[p] = gemm_rate(p)
-        return max(macs / rates.gemm_at[p], k * p * (p + 1) * 8 / rates.stream_bytes)
+        return max(macs / rates.gemm_at[p], k * packed * 8 / rates.stream_bytes)
     if name in ("random", "eps-greedy", "ts"):
         rng = np.random.default_rng(0)
         counts = rng.random((1000, 2))

@@ -1,7 +1,9 @@
 """Ridge-regression state for the linear agents: one shared model or one model per item.
 
-Both keep the accumulated design matrix ``A = ridge * I + sum x x^T``, its inverse, the
-response vector ``b = sum r x`` and ``theta = A^-1 b``. The inverse is updated exactly:
+The shared model keeps the accumulated design matrix ``A = ridge * I + sum x x^T``, its
+inverse, the response vector ``b = sum r x`` and ``theta = A^-1 b``; the per-item models
+keep only ``A^-1`` and ``theta`` (what scoring and updating read; ``A`` and ``b`` are
+derived from them when asked for). The inverse is updated exactly:
 Sherman–Morrison for one new row; for a batch, the shared model uses Woodbury when the
 batch is smaller than the dimension and a fresh inverse of ``A`` otherwise, the
 per-item models Sherman–Morrison row by row in a compiled loop (``_kernels``).
@@ -30,7 +32,6 @@ import numpy as np
 from recbandit.agents._items import grown as _grown
 from recbandit.agents._items import id_bound
 from recbandit.agents._kernels import (
-    add_rows,
     packed_prior,
     packed_scores,
     packed_size,
@@ -166,11 +167,13 @@ class DisjointRidge:
     """One ridge regression per item id over p-dimensional features; tables grow on demand.
 
     Item i's model is one packed row ``[upper(A_i^-1), theta_i]`` of a table float64[n,
-    p (p + 1) / 2 + p] (``n`` = ids covered so far; see ``recbandit.agents._kernels``), read
-    and updated in place by compiled loops. ``A_inv`` float64[n, p, p] and ``theta``
+    p (p + 1) / 2 + p] (``n`` = ids covered so far; see ``recbandit.agents._kernels``),
+    updated in place by compiled loops, which also keep a float32 copy that the scores
+    read (half the memory traffic; scores exact to ~1e-7 relative, far below any gap that
+    matters, while the model itself stays float64). ``A_inv`` float64[n, p, p] and ``theta``
     float64[n, p] are read from it; ``A`` float64[n, p, p] and ``b`` float64[n, p] (the
-    design matrices and response vectors, which neither scoring nor updating needs) fold in
-    the logged rows when read. An id never updated holds the prior (``A = ridge * I``,
+    design matrices and response vectors, which neither scoring nor updating needs) are
+    computed from them when read. An id never updated holds the prior (``A = ridge * I``,
     ``theta = 0``).
     """
 
@@ -180,15 +183,7 @@ class DisjointRidge:
         self._n = 0
         self._prior = packed_prior(p, ridge)
         self._packed = np.zeros((0, packed_size(p)))
-        self._A = np.zeros((0, p, p))
-        self._b = np.zeros((0, p))
-        # rows not yet in _A, _b: ids, rows, responses (the first _logged of each)
-        self._log = (
-            np.empty(_LOG_ROWS_DISJOINT, dtype=np.int64),
-            np.empty((_LOG_ROWS_DISJOINT, p)),
-            np.empty(_LOG_ROWS_DISJOINT),
-        )
-        self._logged = 0
+        self._packed32 = np.zeros((0, packed_size(p)), dtype=np.float32)  # what the scores read
 
     @property
     def A_inv(self) -> np.ndarray:
@@ -202,21 +197,14 @@ class DisjointRidge:
 
     @property
     def A(self) -> np.ndarray:
-        """float64[n, p, p], each item's ``ridge * I + sum x x^T``."""
-        self._fold()
-        return self._A
+        """float64[n, p, p], each item's ``ridge * I + sum x x^T``: the inverse of ``A_inv``, symmetrised."""
+        a = np.linalg.inv(self.A_inv)
+        return 0.5 * (a + a.transpose(0, 2, 1))
 
     @property
     def b(self) -> np.ndarray:
-        """float64[n, p], each item's ``sum r x``."""
-        self._fold()
-        return self._b
-
-    def _fold(self) -> None:
-        """Add the logged rows to ``A`` and ``b``."""
-        if self._logged:
-            n, self._logged = self._logged, 0
-            add_rows(self._A, self._b, *(part[:n] for part in self._log))
+        """float64[n, p], each item's ``sum r x``: ``A theta``."""
+        return (self.A @ self.theta[..., None])[..., 0]
 
     def ensure(self, ids: np.ndarray) -> None:
         """Grow the tables so every id in ``ids`` indexes a (prior) model (ValueError if one is negative)."""
@@ -228,8 +216,7 @@ class DisjointRidge:
         """Grow the tables (amortised doubling) to cover ids ``[0, top)``."""
         size = max(top, 2 * self._n, 64)
         self._packed = _grown(self._packed, size, self._prior)
-        self._A = _grown(self._A, size, self.ridge * np.eye(self.p))
-        self._b = _grown(self._b, size, 0.0)
+        self._packed32 = self._packed.astype(np.float32)
         self._n = size
 
     def _covered(self, status: int) -> None:
@@ -258,10 +245,10 @@ class DisjointRidge:
     ) -> tuple[np.ndarray, np.ndarray]:
         mean, var = np.empty(ids.shape), np.empty(ids.shape)
         x, ids = _c64(x), _c64(ids, np.int64)
-        status = packed_scores(self._packed, x, ids, mean, var, alpha, actions)
+        status = packed_scores(self._packed32, x, ids, mean, var, alpha, actions)
         if status:
             self._covered(status)
-            packed_scores(self._packed, x, ids, mean, var, alpha, actions)
+            packed_scores(self._packed32, x, ids, mean, var, alpha, actions)
         return mean, var
 
     def update(self, items: np.ndarray, x: np.ndarray, r: np.ndarray) -> None:
@@ -270,31 +257,18 @@ class DisjointRidge:
         Rows of one item are added in order, each by an exact Sherman–Morrison step.
         """
         rows = (_c64(items, np.int64), _c64(x), _c64(r))
-        status = rank_one_updates(self._packed, *rows)
+        status = rank_one_updates(self._packed, self._packed32, *rows)
         if status:
             self._covered(status)
-            rank_one_updates(self._packed, *rows)
-        m, n = len(rows[0]), self._logged
-        if n + m > _LOG_ROWS_DISJOINT:
-            self._fold()
-            n = 0
-        if m > _LOG_ROWS_DISJOINT:
-            add_rows(self._A, self._b, *rows)
-            return
-        for log, part in zip(self._log, rows, strict=True):
-            log[n : n + m] = part
-        self._logged = n + m
-
-
-#: Rows logged by ``DisjointRidge.update`` before they are folded into ``A`` and ``b``.
-_LOG_ROWS_DISJOINT = 1 << 15
-
-_NO_ACTIONS = np.empty(0, dtype=np.int64)  # ``packed_scores`` without a UCB choice
+            rank_one_updates(self._packed, self._packed32, *rows)
 
 
 def _c64(a: np.ndarray, dtype: type = np.float64) -> np.ndarray:
     """``a`` as a C-contiguous ``dtype`` array (no copy when it already is one): what the kernels take."""
     return np.ascontiguousarray(a, dtype=dtype)
+
+
+_NO_ACTIONS = np.empty(0, dtype=np.int64)  # ``packed_scores`` without a UCB choice
 
 
 def _rank_one(table: np.ndarray, v: np.ndarray, y: float, buf: np.ndarray | None = None) -> None:
