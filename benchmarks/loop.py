@@ -28,8 +28,9 @@ measured here in the same process (one thread):
   the Cholesky factor, p^3 / 3 per update; disjoint LinUCB K * (p (p + 1) / 2 + p)
   multiply-adds (x^T A^-1 x from the symmetric A^-1's upper triangle, and x^T theta), or
   the K models' bytes at the stream rate when that is slower, plus p (p + 1) + 2 p for the
-  update (before stop 11 the bound counted the full p x p form, K p (p + 1)); random / eps-greedy / ts a minimal numpy loop of the draw (and
-  the K counts' gather, argmax; ts: K Beta draws). Neural agents and PPO have no bound
+  update (before stop 11 the bound counted the full p x p form, K p (p + 1)); random /
+  eps-greedy / ts a minimal numpy loop of the draw (and the K counts' gather, argmax; ts:
+  K Beta draws). Neural agents and PPO have no bound
   here (their cost is the network's, not counted).
 - bookkeeping: none (the bound of the loop is env + agent).
 

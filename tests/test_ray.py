@@ -354,6 +354,9 @@ def test_two_nodes_on_this_machine_both_run(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "nodes used: 2" in done.stdout, done.stdout
+    folder = done.stdout.split("cluster folder: ", 1)[1].split()[0]
+    left = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
+    assert [p for p in left if folder in p and p.split()[1][0] != "Z"] == [], "the cluster's processes outlived it"
     nodes = {r["node"]["id"] for r in on_disk(tmp_path / "out").values()}
     assert len(nodes) == 2 and len(on_disk(tmp_path / "out")) == 6
 
