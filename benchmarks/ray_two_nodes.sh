@@ -18,22 +18,17 @@ TMP=$(mktemp -d /tmp/rb2n.XXXXXX)   # short: Ray's socket paths must stay under 
 OUT=${OUT:-$TMP/out}
 echo "cluster folder: $TMP"
 
-mine() {
+cleanup() {
   # This cluster's processes (their command lines name $TMP) and their children, by pid.
-  ps -eo pid=,ppid=,args= | awk -v tmp="$TMP" '
+  # -ww: whole command lines even when COLUMNS is set (pytest-xdist workers have COLUMNS=80,
+  # which cut every line before $TMP: nothing matched and the cluster outlived the script).
+  local pids
+  pids=$(ps -ww -eo pid=,ppid=,args= | awk -v tmp="$TMP" '
     { pid[NR]=$1; ppid[NR]=$2; mine[NR]=index($0, tmp) > 0 }
     END { changed=1; while (changed) { changed=0; for (i in pid) if (!mine[i]) for (j in pid)
             if (mine[j] && ppid[i]==pid[j]) { mine[i]=1; changed=1 } }
-          for (i in pid) if (mine[i]) print pid[i] }'
-}
-
-cleanup() {
-  # Several rounds: a node that is being stopped can still start processes (the head's
-  # dashboard and monitor), which the first look did not see.
-  local pids alive round
-  for round in 1 2 3 4 5; do
-    pids=$(mine)
-    [ -z "$pids" ] && break
+          for (i in pid) if (mine[i]) print pid[i] }')
+  if [ -n "$pids" ]; then
     kill $pids 2>/dev/null || true
     for _ in $(seq 50); do
       alive=$(for p in $pids; do ps -o stat= -p "$p" 2>/dev/null | grep -qv Z && echo "$p"; done || true)
@@ -41,8 +36,7 @@ cleanup() {
       sleep 0.2
     done
     [ -n "${alive:-}" ] && kill -9 $alive 2>/dev/null || true
-    sleep 0.5
-  done
+  fi
   [ -n "${KEEP:-}" ] || rm -rf "$TMP"
 }
 trap cleanup EXIT

@@ -57,7 +57,7 @@ def the_run(record: dict[str, Any]) -> dict[str, Any]:
 
 def ray_processes(session_dir: str) -> list[int]:
     """Live processes whose command line names the session folder (raylet, GCS, workers)."""
-    out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines() if session_dir in line and line.split()[1][0] != "Z"]
 
 
@@ -154,7 +154,7 @@ def test_a_killed_worker_is_retried_and_nothing_finished_is_lost(tmp_path: Path)
     victim, kept = None, {}
     deadline = time.monotonic() + 120
     while victim is None and thread.is_alive() and time.monotonic() < deadline:
-        lines = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
+        lines = subprocess.run(["ps", "-ww", "-eo", "pid=,args="], capture_output=True, text=True).stdout.splitlines()
         busy = [int(line.split()[0]) for line in lines if line.split()[1:2] == ["ray::run_task"]]
         if busy and any(out.glob("*.json")):  # a run in flight, and at least one finished
             kept = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in out.glob("*.json")}
@@ -222,7 +222,7 @@ def in_session(sid: int) -> list[tuple[int, str]]:
     GCS, raylet and agents, and its workers, whose command lines (``ray::run_task``,
     ``ray::IDLE``) do not name the Ray session folder that ``ray_processes`` looks for.
     """
-    out = subprocess.run(["ps", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
+    out = subprocess.run(["ps", "-ww", "-eo", "pid=,sid=,stat=,args="], capture_output=True, text=True).stdout
     rows = [line.split(None, 3) for line in out.splitlines()]
     return [(int(r[0]), r[3] if len(r) > 3 else "") for r in rows if int(r[1]) == sid and r[2][0] != "Z"]
 
@@ -355,7 +355,7 @@ def test_two_nodes_on_this_machine_both_run(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "nodes used: 2" in done.stdout, done.stdout
     folder = done.stdout.split("cluster folder: ", 1)[1].split()[0]
-    left = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
+    left = subprocess.run(["ps", "-ww", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout.splitlines()
     assert [p for p in left if folder in p and p.split()[1][0] != "Z"] == [], "the cluster's processes outlived it"
     nodes = {r["node"]["id"] for r in on_disk(tmp_path / "out").values()}
     assert len(nodes) == 2 and len(on_disk(tmp_path / "out")) == 6
