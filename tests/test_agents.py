@@ -246,7 +246,6 @@ def test_disjoint_kernel_scores_equal_the_per_slot_gather(n_items: int) -> None:
     p, b, k = 5, 40, 6
     model = DisjointRidge(p, 1.0)
     ids = rng.integers(n_items - 30, n_items, size=(b, k))  # ids repeat across users (30 distinct at most)
-    model.ensure(ids)
     model.update(ids[:, 0], rng.normal(size=(b, p)), rng.random(b))
     model.update(ids[:1, 1], rng.normal(size=(1, p)), rng.random(1))
     x = rng.normal(size=(b, p))

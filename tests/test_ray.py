@@ -26,6 +26,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from test_sweep_resume import _restore_sigint  # noqa: E402
+
 import recbandit.evaluation.ray_backend as ray_backend  # noqa: E402
 from recbandit.cli import main  # noqa: E402
 from recbandit.envs import make_env  # noqa: E402
@@ -227,12 +229,6 @@ def in_session(sid: int) -> list[tuple[int, str]]:
     return [(int(r[0]), r[3] if len(r) > 3 else "") for r in rows if int(r[1]) == sid and r[2][0] != "Z"]
 
 
-def _default_sigint() -> None:  # pragma: no cover (runs in the child before exec)
-    # A child started from a background job inherits SIGINT ignored; Python only installs
-    # its KeyboardInterrupt handler when SIGINT is at its default.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @contextlib.contextmanager
 def driver(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
     """``cmd`` in a session of its own; whatever of it still runs at the end is killed."""
@@ -244,7 +240,7 @@ def driver(cmd: list[str], env: dict[str, str], cwd: Path) -> Iterator[subproces
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_default_sigint,
+        preexec_fn=_restore_sigint,
     )
     try:
         yield proc

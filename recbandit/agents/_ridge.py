@@ -30,7 +30,6 @@ from __future__ import annotations
 import numpy as np
 
 from recbandit.agents._items import grown as _grown
-from recbandit.agents._items import id_bound
 from recbandit.agents._kernels import (
     packed_prior,
     packed_scores,
@@ -92,7 +91,7 @@ class SharedRidge:
     def _fold(self) -> None:
         """Add the logged single rows to ``A`` and ``b``."""
         if self._log.n:
-            _, x, r = self._log.pop()
+            x, r = self._log.pop()
             self._A += x.T @ x
             self._b += x.T @ r
 
@@ -146,7 +145,7 @@ class SharedRidge:
         if n == 1:
             v, y = x[0], float(r[0])
             _rank_one(self._table.T, v, y, self._buf.T)
-            if self._log.add(0, v, y):
+            if self._log.add(v, y):
                 self._fold()
         else:
             self._fold()
@@ -205,12 +204,6 @@ class DisjointRidge:
     def b(self) -> np.ndarray:
         """float64[n, p], each item's ``sum r x``: ``A theta``."""
         return (self.A @ self.theta[..., None])[..., 0]
-
-    def ensure(self, ids: np.ndarray) -> None:
-        """Grow the tables so every id in ``ids`` indexes a (prior) model (ValueError if one is negative)."""
-        top = id_bound(ids)
-        if top > self._n:
-            self._grow(top)
 
     def _grow(self, top: int) -> None:
         """Grow the tables (amortised doubling) to cover ids ``[0, top)``."""
@@ -286,22 +279,21 @@ def _rank_one(table: np.ndarray, v: np.ndarray, y: float, buf: np.ndarray | None
 
 
 class _RowLog:
-    """Single-row updates not yet added to ``A`` and ``b``: ids int64, rows float64[p], responses float64."""
+    """Single-row updates of a ``SharedRidge`` not yet added to ``A`` and ``b``: rows float64[p], responses float64."""
 
     def __init__(self, p: int) -> None:
-        self.ids = np.zeros(_LOG_ROWS, dtype=np.int64)
         self.x = np.empty((_LOG_ROWS, p))
         self.r = np.empty(_LOG_ROWS)
         self.n = 0
 
-    def add(self, i: int, v: np.ndarray, y: float) -> bool:
-        """Log row ``v`` with response ``y`` for model ``i``; True when the log is full."""
+    def add(self, v: np.ndarray, y: float) -> bool:
+        """Log row ``v`` with response ``y``; True when the log is full."""
         n = self.n
-        self.ids[n], self.x[n], self.r[n] = i, v, y
+        self.x[n], self.r[n] = v, y
         self.n = n + 1
         return self.n == _LOG_ROWS
 
-    def pop(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The logged (ids int64[m], rows float64[m, p], responses float64[m]), emptying the log."""
+    def pop(self) -> tuple[np.ndarray, np.ndarray]:
+        """The logged (rows float64[m, p], responses float64[m]), emptying the log."""
         n, self.n = self.n, 0
-        return self.ids[:n].copy(), self.x[:n].copy(), self.r[:n].copy()
+        return self.x[:n].copy(), self.r[:n].copy()
